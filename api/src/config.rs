@@ -1,0 +1,203 @@
+//! Configuration: defaults compiled in, then an optional TOML file, then
+//! `SLUICE_*` environment variables (`__` between nested keys), validated
+//! once at boot so that a bad value stops the process with the key's name.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tenancy::Quota;
+
+/// Environment variables with the `SLUICE_` prefix that are not config keys:
+/// the config-file pointer and the CLI's own settings.
+const NON_CONFIG_ENV: &[&str] = &["config", "admin_url"];
+
+/// The whole configuration of a node. Every field is documented in the
+/// README's configuration reference; keep the two in step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub admin: AdminSettings,
+    /// Defaults for the quota of new tenants; each field can be overridden
+    /// when the tenant is created.
+    pub quota: Quota,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Postgres URL. Secret, because it usually carries a password.
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// The admin plane's own address; loopback by default so that it is
+    /// never exposed by accident.
+    pub listen: SocketAddr,
+    /// The bearer token of the admin API. Required: there is no default.
+    pub token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, for development.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `sluice=debug,info`. `RUST_LOG`
+    /// wins when set.
+    pub level: String,
+}
+
+/// A configuration problem, always naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration error: {0}")]
+    Load(String),
+    #[error("configuration error: {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// Minimum length of the admin token: anything shorter is guessable.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+fn defaults() -> serde_json::Value {
+    serde_json::json!({
+        "database": {
+            "url": "postgres://sluice:sluice@127.0.0.1:5432/sluice",
+            "max_connections": 16,
+            "acquire_timeout_ms": 3000,
+        },
+        "admin": {
+            "listen": "127.0.0.1:8081",
+        },
+        "quota": {
+            "requests_per_second": 100,
+            "bytes_per_second": 10 * 1024 * 1024,
+            "burst_seconds": 2,
+            "max_topics": 50,
+            "max_partitions": 200,
+        },
+        "log": {
+            "format": "text",
+            "level": "info",
+        },
+    })
+}
+
+/// The layered sources, without extraction: the CLI uses it to read just
+/// the admin section.
+pub fn figment(file: Option<&Path>) -> Figment {
+    let mut figment = Figment::from(Serialized::defaults(defaults()));
+    if let Some(path) = file {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment.merge(Env::prefixed("SLUICE_").split("__").filter(|key| {
+        // Keys keep their original case until figment lower-cases them.
+        let key = key.as_str().to_ascii_lowercase();
+        !NON_CONFIG_ENV.contains(&key.as_str()) && !key.starts_with("test_")
+    }))
+}
+
+impl Settings {
+    /// Loads and validates the configuration.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let settings: Settings = figment(file).extract().map_err(describe)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Rules the types alone cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database.url.expose_secret();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid("database.url", "must be a postgres:// URL"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if self.database.acquire_timeout_ms == 0 {
+            return Err(invalid("database.acquire_timeout_ms", "must be at least 1"));
+        }
+        if let Some(token) = &self.admin.token {
+            if token.expose_secret().len() < MIN_ADMIN_TOKEN_LEN {
+                return Err(invalid(
+                    "admin.token",
+                    &format!("must be at least {MIN_ADMIN_TOKEN_LEN} characters"),
+                ));
+            }
+        }
+        self.quota.validate().map_err(|e| ConfigError::Invalid {
+            key: e.field,
+            reason: e.reason,
+        })?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", &e.to_string()))?;
+        Ok(())
+    }
+
+    /// The admin token, which `serve` cannot run without (`migrate` can).
+    pub fn require_admin_token(&self) -> Result<&SecretString, ConfigError> {
+        self.admin
+            .token
+            .as_ref()
+            .ok_or_else(|| invalid("admin.token", "must be set, e.g. with SLUICE_ADMIN__TOKEN"))
+    }
+
+    pub fn store_options(&self) -> tenancy::store::StoreOptions {
+        tenancy::store::StoreOptions {
+            url: self.database.url.clone(),
+            max_connections: self.database.max_connections,
+            acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
+        }
+    }
+}
+
+/// Rewrites figment's errors so that each names the dotted key in lower
+/// case (as the README spells it) and where the bad value came from.
+fn describe(err: figment::Error) -> ConfigError {
+    let lines: Vec<String> = err
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".").to_ascii_lowercase();
+            let origin = e
+                .metadata
+                .as_ref()
+                .map(|m| match m.source.as_ref() {
+                    Some(source) => format!(" (from {source})"),
+                    None if m.name.contains("environment") => {
+                        format!(" (from SLUICE_{})", e.path.join("__").to_ascii_uppercase())
+                    }
+                    None => format!(" (from {})", m.name),
+                })
+                .unwrap_or_default();
+            let key = if key.is_empty() { String::from("<root>") } else { key };
+            format!("{key}: {}{origin}", e.kind)
+        })
+        .collect();
+    ConfigError::Load(lines.join("; "))
+}
+
+fn invalid(key: &'static str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.to_owned(),
+    }
+}

@@ -1,0 +1,182 @@
+//! The HTTP error type. Every error leaves as JSON with a stable `code` and
+//! a `message`; the status follows DESIGN.md's table (400 for all bad input,
+//! never 422; 5xx only for failures of our dependencies).
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{error, HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+use tenancy::Error as TenancyError;
+
+/// The body of every error response.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    /// Stable, machine-readable; clients branch on this.
+    pub code: String,
+    /// Human-readable; may change between versions.
+    pub message: String,
+}
+
+/// Errors a handler can return.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed input the tenancy rules never saw (bad JSON, bad query).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("a valid admin bearer token is required")]
+    AdminUnauthorized,
+    #[error("no route for {method} {path}")]
+    RouteNotFound { method: String, path: String },
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    #[error(transparent)]
+    Tenancy(#[from] TenancyError),
+}
+
+impl ApiError {
+    /// The stable code of this error.
+    pub fn code(&self) -> String {
+        match self {
+            ApiError::BadRequest { code, .. } => (*code).to_owned(),
+            ApiError::PayloadTooLarge { .. } => "payload_too_large".to_owned(),
+            ApiError::AdminUnauthorized => "unauthorized".to_owned(),
+            ApiError::RouteNotFound { .. } => "route_not_found".to_owned(),
+            ApiError::MethodNotAllowed => "method_not_allowed".to_owned(),
+            ApiError::Tenancy(err) => match err {
+                TenancyError::Invalid(v) => {
+                    format!("invalid_{}", v.field.split('.').next().unwrap_or(v.field))
+                }
+                TenancyError::NotFound { kind, .. } => format!("{kind}_not_found"),
+                TenancyError::AlreadyExists { kind, .. } => format!("{kind}_exists"),
+                TenancyError::TenantInUse { .. } => "tenant_in_use".to_owned(),
+                TenancyError::QuotaExceeded { .. } => "quota_exceeded".to_owned(),
+                TenancyError::Database { .. } => "database_unavailable".to_owned(),
+                TenancyError::Migrate(_) | TenancyError::Hashing(_) => "internal".to_owned(),
+            },
+        }
+    }
+
+    /// The message shown to the client. Internal failures get a generic
+    /// text: their details go to the log, where operators can see them.
+    fn public_message(&self) -> String {
+        match self {
+            ApiError::Tenancy(TenancyError::Database { context, .. }) => {
+                format!("the tenancy database is unavailable (while trying to {context}); retry shortly")
+            }
+            ApiError::Tenancy(TenancyError::Migrate(_) | TenancyError::Hashing(_)) => {
+                "internal error; see the server log".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Tenancy(err) => match err {
+                TenancyError::Invalid(_) => StatusCode::BAD_REQUEST,
+                TenancyError::NotFound { .. } => StatusCode::NOT_FOUND,
+                TenancyError::AlreadyExists { .. }
+                | TenancyError::TenantInUse { .. }
+                | TenancyError::QuotaExceeded { .. } => StatusCode::CONFLICT,
+                TenancyError::Database { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                TenancyError::Migrate(_) | TenancyError::Hashing(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, source = ?std::error::Error::source(self), "request failed");
+        }
+        let mut response = HttpResponse::build(status);
+        match self {
+            ApiError::AdminUnauthorized => {
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            ApiError::Tenancy(TenancyError::Database { .. }) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            _ => {}
+        }
+        response.json(ErrorBody {
+            code: self.code(),
+            message: self.public_message(),
+        })
+    }
+}
+
+/// Turns actix's JSON extractor failures into our error shape.
+pub fn json_error(err: error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        error::JsonPayloadError::Overflow { limit }
+        | error::JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::PayloadTooLarge { limit: *limit }
+        }
+        error::JsonPayloadError::Deserialize(e) => ApiError::BadRequest {
+            code: "malformed_json",
+            message: format!("the body is not valid for this route: {e}"),
+        },
+        other => ApiError::BadRequest {
+            code: "malformed_json",
+            message: format!("the body could not be read as JSON: {other}"),
+        },
+    };
+    api.into()
+}
+
+/// Turns query-string failures into our error shape.
+pub fn query_error(err: error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::BadRequest {
+        code: "invalid_query",
+        message: format!("the query string is not valid for this route: {err}"),
+    }
+    .into()
+}
+
+/// Turns path-segment failures into our error shape.
+pub fn path_error(err: error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::BadRequest {
+        code: "invalid_path",
+        message: format!("the path is not valid: {err}"),
+    }
+    .into()
+}
+
+impl From<tenancy::ValidationError> for ApiError {
+    fn from(err: tenancy::ValidationError) -> Self {
+        ApiError::Tenancy(err.into())
+    }
+}
+
+/// The fallback for unknown routes: a JSON 404 rather than an empty body.
+pub async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::RouteNotFound {
+        method: req.method().to_string(),
+        path: req.path().to_owned(),
+    })
+}
+
+/// Replaces actix's empty 405 with our JSON error.
+pub fn method_not_allowed<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    let (req, _) = res.into_parts();
+    let res =
+        actix_web::dev::ServiceResponse::new(req, ApiError::MethodNotAllowed.error_response());
+    Ok(actix_web::middleware::ErrorHandlerResponse::Response(
+        res.map_into_right_body(),
+    ))
+}

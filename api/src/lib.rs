@@ -1,0 +1,11 @@
+//! sluice: a multi-tenant HTTPS queue service in front of Kafka.
+//!
+//! The library holds everything the `sluice` binary runs, so that the tests
+//! can start the real server in-process on a free port.
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,11 @@
+//! End-to-end tests: each starts the real server on free ports with its own
+//! Postgres database and talks to it over real sockets.
+
+mod admin_auth;
+mod audit;
+mod cli;
+mod config;
+mod grants;
+mod helpers;
+mod tenants;
+mod users;

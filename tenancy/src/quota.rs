@@ -1,0 +1,124 @@
+//! Per-tenant quotas. The rate limiter of the data plane enforces them; the
+//! admin plane sets them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ValidationError;
+
+/// A tenant's limits. Bursts are expressed in seconds of rate, so that one
+/// number scales both the request and the byte bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    pub requests_per_second: u32,
+    pub bytes_per_second: u64,
+    pub burst_seconds: u32,
+    pub max_topics: u32,
+    pub max_partitions: u32,
+}
+
+/// Upper bounds that keep quotas within what the database columns and the
+/// rate limiter can represent.
+const MAX_RPS: u32 = 10_000_000;
+const MAX_BPS: u64 = 1 << 40;
+const MAX_BURST_SECONDS: u32 = 3_600;
+const MAX_COUNT: u32 = 1_000_000;
+
+impl Quota {
+    /// Checks every field, naming the first one that is out of range.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        fn range<T: PartialOrd + std::fmt::Display>(
+            field: &'static str,
+            value: T,
+            min: T,
+            max: T,
+        ) -> Result<(), ValidationError> {
+            if value < min || value > max {
+                return Err(ValidationError::new(
+                    field,
+                    format!("{value} is outside {min}..={max}"),
+                ));
+            }
+            Ok(())
+        }
+        range(
+            "quota.requests_per_second",
+            self.requests_per_second,
+            1,
+            MAX_RPS,
+        )?;
+        range("quota.bytes_per_second", self.bytes_per_second, 1, MAX_BPS)?;
+        range(
+            "quota.burst_seconds",
+            self.burst_seconds,
+            1,
+            MAX_BURST_SECONDS,
+        )?;
+        range("quota.max_topics", self.max_topics, 0, MAX_COUNT)?;
+        range("quota.max_partitions", self.max_partitions, 0, MAX_COUNT)?;
+        Ok(())
+    }
+
+    /// Applies the fields a patch sets, then validates the result.
+    pub fn apply(&self, patch: &QuotaPatch) -> Result<Quota, ValidationError> {
+        let next = Quota {
+            requests_per_second: patch
+                .requests_per_second
+                .unwrap_or(self.requests_per_second),
+            bytes_per_second: patch.bytes_per_second.unwrap_or(self.bytes_per_second),
+            burst_seconds: patch.burst_seconds.unwrap_or(self.burst_seconds),
+            max_topics: patch.max_topics.unwrap_or(self.max_topics),
+            max_partitions: patch.max_partitions.unwrap_or(self.max_partitions),
+        };
+        next.validate()?;
+        Ok(next)
+    }
+}
+
+/// A partial quota: on create, the missing fields come from the configured
+/// defaults; on update, from the tenant's current quota.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaPatch {
+    pub requests_per_second: Option<u32>,
+    pub bytes_per_second: Option<u64>,
+    pub burst_seconds: Option<u32>,
+    pub max_topics: Option<u32>,
+    pub max_partitions: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Quota {
+        Quota {
+            requests_per_second: 100,
+            bytes_per_second: 1 << 20,
+            burst_seconds: 2,
+            max_topics: 10,
+            max_partitions: 30,
+        }
+    }
+
+    #[test]
+    fn a_patch_changes_only_the_fields_it_sets() {
+        let patch = QuotaPatch {
+            requests_per_second: Some(5),
+            ..QuotaPatch::default()
+        };
+        let next = base().apply(&patch).unwrap();
+        assert_eq!(next.requests_per_second, 5);
+        assert_eq!(next.max_topics, 10);
+    }
+
+    #[test]
+    fn a_zero_rate_is_refused_and_named() {
+        let patch = QuotaPatch {
+            bytes_per_second: Some(0),
+            ..QuotaPatch::default()
+        };
+        let err = base().apply(&patch).unwrap_err();
+        assert_eq!(err.field, "quota.bytes_per_second");
+    }
+}

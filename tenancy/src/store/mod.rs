@@ -1,0 +1,114 @@
+//! The Postgres store. Every function that acts inside a tenant takes the
+//! tenant first, so tenant scoping is visible at every call site; every
+//! change writes its audit row in the same transaction.
+
+mod audit_log;
+mod grants;
+mod tenants;
+mod users;
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgConnection, PgPool};
+
+pub use tenants::{Tenant, TenantPatch};
+pub use users::User;
+
+use crate::error::{Error, ObjectKind, Result};
+use crate::names::{TenantName, UserName};
+
+/// The migrations, embedded in the binary so `sluice migrate` needs no files.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// A handle on the tenancy database. Cheap to clone: it is a pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+/// How to reach Postgres. `acquire_timeout` bounds how long a request waits
+/// for a connection before it is told the database is unavailable.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Store {
+    /// Creates the pool without connecting, so that a node can start (and
+    /// report itself not ready) while Postgres is still coming up.
+    pub fn connect_lazy(options: &StoreOptions) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy(options.url.expose_secret())
+            .map_err(Error::db("parse the database URL"))?;
+        Ok(Self { pool })
+    }
+
+    /// Connects now, failing if Postgres is unreachable.
+    pub async fn connect(options: &StoreOptions) -> Result<Self> {
+        let store = Self::connect_lazy(options)?;
+        store.ping().await?;
+        Ok(store)
+    }
+
+    /// Applies the embedded migrations; safe to run on every start.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// A round trip to Postgres, for readiness.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(Error::db("ping the database"))?;
+        Ok(())
+    }
+
+    /// The underlying pool, for other crates' stores sharing the same database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.pool
+            .begin()
+            .await
+            .map_err(Error::db("begin a transaction"))
+    }
+}
+
+/// The id of a tenant, locked against deletion until the transaction ends.
+async fn tenant_id(conn: &mut PgConnection, tenant: &TenantName) -> Result<i64> {
+    sqlx::query_scalar("SELECT id FROM tenants WHERE name = $1 FOR SHARE")
+        .bind(tenant.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(Error::db("look up the tenant"))?
+        .ok_or_else(|| Error::not_found(ObjectKind::Tenant, tenant.as_str()))
+}
+
+/// The id of a user inside a tenant: the tenant must exist, then the user.
+async fn user_id(conn: &mut PgConnection, tenant: &TenantName, user: &UserName) -> Result<i64> {
+    let tenant_id = tenant_id(&mut *conn, tenant).await?;
+    sqlx::query_scalar("SELECT id FROM users WHERE tenant_id = $1 AND name = $2 FOR UPDATE")
+        .bind(tenant_id)
+        .bind(user.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(Error::db("look up the user"))?
+        .ok_or_else(|| Error::not_found(ObjectKind::User, user.as_str()))
+}
+
+/// Converts a non-negative database integer into the unsigned type the
+/// model uses; the schema's CHECK constraints make failure impossible, but a
+/// clamp is kinder than a panic if someone edits rows by hand.
+fn unsigned<T: TryFrom<i64> + Default>(value: i64) -> T {
+    T::try_from(value).unwrap_or_default()
+}
