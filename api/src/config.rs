@@ -188,7 +188,11 @@ fn describe(err: figment::Error) -> ConfigError {
                     None => format!(" (from {})", m.name),
                 })
                 .unwrap_or_default();
-            let key = if key.is_empty() { String::from("<root>") } else { key };
+            let key = if key.is_empty() {
+                String::from("<root>")
+            } else {
+                key
+            };
             format!("{key}: {}{origin}", e.kind)
         })
         .collect();

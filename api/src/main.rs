@@ -29,7 +29,7 @@ enum Command {
     /// Apply the database migrations
     Migrate,
     /// Operator CLI for the admin API
-    Admin(cli::AdminArgs),
+    Admin(Box<cli::AdminArgs>),
 }
 
 #[tokio::main]
@@ -37,7 +37,7 @@ async fn main() -> ExitCode {
     let args = Cli::parse();
     let config = args.config.as_deref();
     match args.command {
-        Command::Admin(admin) => cli::run(admin, config).await,
+        Command::Admin(admin) => cli::run(*admin, config).await,
         Command::Serve => report(serve(config).await),
         Command::Migrate => report(migrate(config).await),
     }
