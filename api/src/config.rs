@@ -2,8 +2,9 @@
 //! `SLUICE_*` environment variables (`__` between nested keys), validated
 //! once at boot so that a bad value stops the process with the key's name.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -21,12 +22,107 @@ const NON_CONFIG_ENV: &[&str] = &["config", "admin_url"];
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    /// The public data-plane address.
+    pub listen: SocketAddr,
+    pub tls: TlsSettings,
     pub database: DatabaseSettings,
     pub admin: AdminSettings,
+    pub kafka: KafkaSettings,
+    pub produce: ProduceSettings,
+    pub auth: AuthSettings,
     /// Defaults for the quota of new tenants; each field can be overridden
     /// when the tenant is created.
     pub quota: Quota,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// `false` serves plain HTTP, for deployments behind a TLS-terminating
+    /// balancer; a warning is logged.
+    pub enabled: bool,
+    /// PEM certificate chain; re-read on SIGHUP.
+    pub cert: Option<PathBuf>,
+    /// PEM private key; re-read on SIGHUP.
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    pub bootstrap_servers: String,
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    pub security_protocol: String,
+    pub sasl: KafkaSaslSettings,
+    pub ssl: KafkaSslSettings,
+    /// Extra librdkafka properties, for operators only. sluice's own
+    /// guarantees (acks=all, idempotence) are applied after them and win.
+    pub properties: BTreeMap<String, PropertyValue>,
+    /// Replication factor of new topics; -1 asks for the broker's default.
+    pub replication_factor: i32,
+    /// Deadline of metadata and admin calls to Kafka.
+    pub request_timeout_ms: u64,
+}
+
+/// A librdkafka property value; TOML numbers and booleans are accepted and
+/// passed on as strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PropertyValue {
+    String(String),
+    Integer(i64),
+    Bool(bool),
+}
+
+impl std::fmt::Display for PropertyValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PropertyValue::String(s) => f.write_str(s),
+            PropertyValue::Integer(i) => write!(f, "{i}"),
+            PropertyValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSaslSettings {
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSslSettings {
+    /// CA bundle for the brokers' certificates; the system store otherwise.
+    pub ca_location: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProduceSettings {
+    /// Largest request body, checked before it is read.
+    pub max_body_bytes: usize,
+    /// Largest single message: key + value + headers.
+    pub max_message_bytes: usize,
+    /// Most messages in one request.
+    pub max_batch_messages: usize,
+    /// The whole request's deadline. librdkafka's `message.timeout.ms` is
+    /// set below it, so nothing lands after a client has been told 504.
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// How long a verified credential is served from memory. Changes made
+    /// through the admin API drop it at once on every node (LISTEN/NOTIFY).
+    pub cache_ttl_seconds: u64,
+    /// Most argon2 verifications running at once on a node.
+    pub max_concurrent_verifications: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +176,27 @@ pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 fn defaults() -> serde_json::Value {
     serde_json::json!({
+        "listen": "0.0.0.0:8443",
+        "tls": { "enabled": true },
+        "kafka": {
+            "bootstrap_servers": "127.0.0.1:9092",
+            "security_protocol": "plaintext",
+            "sasl": {},
+            "ssl": {},
+            "properties": {},
+            "replication_factor": -1,
+            "request_timeout_ms": 5000,
+        },
+        "produce": {
+            "max_body_bytes": 4 * 1024 * 1024,
+            "max_message_bytes": 1_000_000,
+            "max_batch_messages": 1000,
+            "timeout_ms": 10_000,
+        },
+        "auth": {
+            "cache_ttl_seconds": 60,
+            "max_concurrent_verifications": 2,
+        },
         "database": {
             "url": "postgres://sluice:sluice@127.0.0.1:5432/sluice",
             "max_connections": 16,
@@ -143,6 +260,87 @@ impl Settings {
                     &format!("must be at least {MIN_ADMIN_TOKEN_LEN} characters"),
                 ));
             }
+        }
+        if self.tls.enabled {
+            for (key, path) in [("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)] {
+                match path {
+                    None => return Err(invalid(key, "must be set while tls.enabled is true")),
+                    Some(p) if !p.is_file() => {
+                        return Err(invalid(
+                            key,
+                            &format!("{} is not a readable file", p.display()),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let protocol = self.kafka.security_protocol.to_ascii_lowercase();
+        if !["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"].contains(&protocol.as_str()) {
+            return Err(invalid(
+                "kafka.security_protocol",
+                "must be plaintext, ssl, sasl_plaintext or sasl_ssl",
+            ));
+        }
+        if protocol.starts_with("sasl") {
+            let sasl = &self.kafka.sasl;
+            match sasl
+                .mechanism
+                .as_deref()
+                .map(str::to_ascii_uppercase)
+                .as_deref()
+            {
+                Some("PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") => {}
+                _ => return Err(invalid(
+                    "kafka.sasl.mechanism",
+                    "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with a SASL security protocol",
+                )),
+            }
+            if sasl.username.is_none() {
+                return Err(invalid(
+                    "kafka.sasl.username",
+                    "must be set with a SASL security protocol",
+                ));
+            }
+            if sasl.password.is_none() {
+                return Err(invalid(
+                    "kafka.sasl.password",
+                    "must be set with a SASL security protocol",
+                ));
+            }
+        }
+        if self.kafka.replication_factor == 0 || self.kafka.replication_factor < -1 {
+            return Err(invalid(
+                "kafka.replication_factor",
+                "must be -1 (broker default) or at least 1",
+            ));
+        }
+        if self.kafka.request_timeout_ms == 0 {
+            return Err(invalid("kafka.request_timeout_ms", "must be at least 1"));
+        }
+        if self.produce.max_message_bytes == 0 {
+            return Err(invalid("produce.max_message_bytes", "must be at least 1"));
+        }
+        if self.produce.max_body_bytes < self.produce.max_message_bytes {
+            return Err(invalid(
+                "produce.max_body_bytes",
+                "must be at least produce.max_message_bytes",
+            ));
+        }
+        if self.produce.max_batch_messages == 0 {
+            return Err(invalid("produce.max_batch_messages", "must be at least 1"));
+        }
+        if self.produce.timeout_ms < 2_000 {
+            return Err(invalid(
+                "produce.timeout_ms",
+                "must be at least 2000, so that librdkafka's message timeout fits below it",
+            ));
+        }
+        if self.auth.max_concurrent_verifications == 0 {
+            return Err(invalid(
+                "auth.max_concurrent_verifications",
+                "must be at least 1",
+            ));
         }
         self.quota.validate().map_err(|e| ConfigError::Invalid {
             key: e.field,

@@ -8,6 +8,8 @@ use actix_web::{error, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use tenancy::Error as TenancyError;
 
+use crate::kafka::KafkaError;
+
 /// The body of every error response.
 #[derive(Debug, Serialize)]
 pub struct ErrorBody {
@@ -25,8 +27,18 @@ pub enum ApiError {
     BadRequest { code: &'static str, message: String },
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// A message or batch over its limit.
+    #[error("{message}")]
+    TooLarge { code: &'static str, message: String },
     #[error("a valid admin bearer token is required")]
     AdminUnauthorized,
+    /// Missing or bad Basic credentials on the data plane.
+    #[error("valid credentials are required (HTTP Basic with your sluice username and password)")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
     #[error("no route for {method} {path}")]
     RouteNotFound { method: String, path: String },
     #[error("method not allowed on this route")]
@@ -41,7 +53,17 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. } => (*code).to_owned(),
             ApiError::PayloadTooLarge { .. } => "payload_too_large".to_owned(),
-            ApiError::AdminUnauthorized => "unauthorized".to_owned(),
+            ApiError::TooLarge { code, .. } => (*code).to_owned(),
+            ApiError::AdminUnauthorized | ApiError::Unauthenticated => "unauthorized".to_owned(),
+            ApiError::Forbidden(_) => "forbidden".to_owned(),
+            ApiError::Kafka(err) => match err {
+                KafkaError::UnknownTopic(_) => "topic_not_found",
+                KafkaError::TopicExists(_) => "topic_exists",
+                KafkaError::Refused(_) => "kafka_refused",
+                KafkaError::Unavailable(_) => "kafka_unavailable",
+                KafkaError::Config(_) => "internal",
+            }
+            .to_owned(),
             ApiError::RouteNotFound { .. } => "route_not_found".to_owned(),
             ApiError::MethodNotAllowed => "method_not_allowed".to_owned(),
             ApiError::Tenancy(err) => match err {
@@ -65,7 +87,8 @@ impl ApiError {
             ApiError::Tenancy(TenancyError::Database { context, .. }) => {
                 format!("the tenancy database is unavailable (while trying to {context}); retry shortly")
             }
-            ApiError::Tenancy(TenancyError::Migrate(_) | TenancyError::Hashing(_)) => {
+            ApiError::Tenancy(TenancyError::Migrate(_) | TenancyError::Hashing(_))
+            | ApiError::Kafka(KafkaError::Config(_)) => {
                 "internal error; see the server log".to_owned()
             }
             other => other.to_string(),
@@ -77,8 +100,18 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::PayloadTooLarge { .. } | ApiError::TooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ApiError::AdminUnauthorized | ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Kafka(err) => match err {
+                KafkaError::UnknownTopic(_) => StatusCode::NOT_FOUND,
+                KafkaError::TopicExists(_) => StatusCode::CONFLICT,
+                KafkaError::Refused(_) => StatusCode::BAD_REQUEST,
+                KafkaError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                KafkaError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
             ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Tenancy(err) => match err {
@@ -106,7 +139,14 @@ impl ResponseError for ApiError {
                 response
                     .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
-            ApiError::Tenancy(TenancyError::Database { .. }) => {
+            ApiError::Unauthenticated => {
+                let challenge = format!("Basic realm=\"{}\"", crate::auth::REALM);
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response.insert_header((header::WWW_AUTHENTICATE, value));
+                }
+            }
+            ApiError::Tenancy(TenancyError::Database { .. })
+            | ApiError::Kafka(KafkaError::Unavailable(_)) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             _ => {}

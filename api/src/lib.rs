@@ -4,8 +4,12 @@
 //! can start the real server in-process on a free port.
 
 pub mod admin;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod kafka;
+pub mod produce;
 pub mod startup;
 pub mod telemetry;
+pub mod tls;

@@ -2,17 +2,26 @@
 //! works, for tests), [`Application::run_until_stopped`] serves.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::StatusCode;
-use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
+use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use tenancy::Store;
 use tracing_actix_web::TracingLogger;
 
 use crate::admin::{self, AdminToken, QuotaDefaults};
+use crate::auth::{spawn_invalidation, Authenticator};
 use crate::config::{ConfigError, Settings};
 use crate::error;
+use crate::kafka::{KafkaError, Producer, TopicAdmin};
+use crate::produce;
+use crate::tls::{self, CertResolver, TlsError};
+
+/// How long requests in flight may take to finish after SIGTERM.
+const SHUTDOWN_GRACE_SECONDS: u64 = 10;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -28,41 +37,79 @@ pub enum StartupError {
     },
     #[error("cannot set up the tenancy store: {0}")]
     Store(#[from] tenancy::Error),
+    #[error("cannot set up Kafka clients: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// A node with its listeners bound but not yet serving.
 pub struct Application {
     admin_addr: SocketAddr,
+    public_addr: SocketAddr,
     admin: Server,
+    public: Server,
+    producer: Arc<Producer>,
 }
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application")
             .field("admin_addr", &self.admin_addr)
+            .field("public_addr", &self.public_addr)
             .finish_non_exhaustive()
     }
 }
 
+/// The shared pieces every handler may depend on, one `web::Data` each.
+#[derive(Clone)]
+struct Shared {
+    store: web::Data<Store>,
+    topics: web::Data<TopicAdmin>,
+}
+
 impl Application {
-    /// Binds the listeners and builds the servers.
+    /// Connects the clients, binds the listeners and builds the servers.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let token = AdminToken::new(settings.require_admin_token()?);
         let store = Store::connect_lazy(&settings.store_options())?;
-        let listener = bind("admin", settings.admin.listen)?;
-        let admin_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            listener: "admin",
-            addr: settings.admin.listen,
-            source,
-        })?;
-        let admin = admin_server(listener, store, token, &settings).map_err(|source| {
-            StartupError::Bind {
-                listener: "admin",
-                addr: settings.admin.listen,
-                source,
-            }
-        })?;
-        Ok(Self { admin_addr, admin })
+        let producer = Arc::new(Producer::new(
+            &settings.kafka,
+            Duration::from_millis(settings.produce.timeout_ms),
+        )?);
+        let topics = Arc::new(TopicAdmin::new(&settings.kafka, producer.clone())?);
+        let authenticator = Arc::new(Authenticator::new(
+            store.clone(),
+            Duration::from_secs(settings.auth.cache_ttl_seconds),
+            settings.auth.max_concurrent_verifications,
+        )?);
+        spawn_invalidation(&store, authenticator.clone(), topics.clone());
+        let shared = Shared {
+            store: web::Data::new(store),
+            topics: web::Data::from(topics),
+        };
+
+        let admin_listener = bind("admin", settings.admin.listen)?;
+        let admin_addr = local_addr("admin", settings.admin.listen, &admin_listener)?;
+        let admin = admin_server(admin_listener, shared.clone(), token, &settings)
+            .map_err(|source| bind_error("admin", admin_addr, source))?;
+
+        let public_listener = bind("public", settings.listen)?;
+        let public_addr = local_addr("public", settings.listen, &public_listener)?;
+        let public = public_server(
+            public_listener,
+            shared,
+            web::Data::from(producer.clone()),
+            web::Data::from(authenticator),
+            &settings,
+        )?;
+        Ok(Self {
+            admin_addr,
+            public_addr,
+            admin,
+            public,
+            producer,
+        })
     }
 
     /// The address the admin API actually listens on.
@@ -70,31 +117,65 @@ impl Application {
         self.admin_addr
     }
 
-    /// Serves until the process is asked to stop (SIGINT/SIGTERM).
+    /// The address the data plane actually listens on.
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public_addr
+    }
+
+    /// Serves until the process is asked to stop (SIGINT/SIGTERM), then
+    /// flushes the producer.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        tracing::info!(admin = %self.admin_addr, "sluice is serving");
-        self.admin.await
+        tracing::info!(admin = %self.admin_addr, public = %self.public_addr, "sluice is serving");
+        let result = futures::future::try_join(self.admin, self.public).await;
+        let producer = self.producer;
+        let _ = tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await;
+        result.map(|_| ())
     }
 }
 
 fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener, StartupError> {
-    TcpListener::bind(addr).map_err(|source| StartupError::Bind {
+    TcpListener::bind(addr).map_err(|source| bind_error(listener, addr, source))
+}
+
+fn local_addr(
+    listener: &'static str,
+    addr: SocketAddr,
+    socket: &TcpListener,
+) -> Result<SocketAddr, StartupError> {
+    socket
+        .local_addr()
+        .map_err(|source| bind_error(listener, addr, source))
+}
+
+fn bind_error(listener: &'static str, addr: SocketAddr, source: std::io::Error) -> StartupError {
+    StartupError::Bind {
         listener,
         addr,
         source,
-    })
+    }
+}
+
+fn json_configs() -> (web::JsonConfig, web::QueryConfig, web::PathConfig) {
+    (
+        web::JsonConfig::default()
+            .limit(admin::ADMIN_BODY_LIMIT)
+            .content_type_required(false)
+            .error_handler(error::json_error),
+        web::QueryConfig::default().error_handler(error::query_error),
+        web::PathConfig::default().error_handler(error::path_error),
+    )
 }
 
 fn admin_server(
     listener: TcpListener,
-    store: Store,
+    shared: Shared,
     token: AdminToken,
     settings: &Settings,
 ) -> std::io::Result<Server> {
-    let store = web::Data::new(store);
     let token = web::Data::new(token);
     let defaults = web::Data::new(QuotaDefaults(settings.quota));
     let server = HttpServer::new(move || {
+        let (json, query, path) = json_configs();
         App::new()
             .wrap(
                 ErrorHandlers::new()
@@ -102,24 +183,78 @@ fn admin_server(
             )
             .wrap(DefaultHeaders::new().add(("Cache-Control", "no-store")))
             .wrap(TracingLogger::default())
-            .app_data(store.clone())
+            .app_data(shared.store.clone())
+            .app_data(shared.topics.clone())
             .app_data(token.clone())
             .app_data(defaults.clone())
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(admin::ADMIN_BODY_LIMIT)
-                    .content_type_required(false)
-                    .error_handler(error::json_error),
-            )
-            .app_data(web::QueryConfig::default().error_handler(error::query_error))
-            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .app_data(json)
+            .app_data(query)
+            .app_data(path)
             .route("/healthz", web::get().to(admin::healthz))
             .route("/readyz", web::get().to(admin::readyz))
             .configure(admin::routes)
             .default_service(web::to(error::route_not_found))
     })
     .workers(2)
+    .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+fn public_server(
+    listener: TcpListener,
+    shared: Shared,
+    producer: web::Data<Producer>,
+    authenticator: web::Data<Authenticator>,
+    settings: &Settings,
+) -> Result<Server, StartupError> {
+    let addr = settings.listen;
+    let produce_settings = web::Data::new(settings.produce.clone());
+    let server = HttpServer::new(move || {
+        let (json, query, path) = json_configs();
+        App::new()
+            .wrap(
+                ErrorHandlers::new()
+                    .handler(StatusCode::METHOD_NOT_ALLOWED, error::method_not_allowed),
+            )
+            .wrap(TracingLogger::default())
+            .app_data(shared.store.clone())
+            .app_data(shared.topics.clone())
+            .app_data(producer.clone())
+            .app_data(authenticator.clone())
+            .app_data(produce_settings.clone())
+            .app_data(json)
+            .app_data(query)
+            .app_data(path)
+            .route("/healthz", web::get().to(admin::healthz))
+            .route("/readyz", web::get().to(admin::readyz))
+            .service(
+                web::resource("/topic/{topic}")
+                    .wrap(from_fn(produce::limit_declared_body))
+                    .route(web::post().to(produce::produce)),
+            )
+            .default_service(web::to(error::route_not_found))
+    })
+    .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
+    let server = if settings.tls.enabled {
+        let (Some(cert), Some(key)) = (&settings.tls.cert, &settings.tls.key) else {
+            return Err(ConfigError::Invalid {
+                key: "tls.cert",
+                reason: "must be set while tls.enabled is true".into(),
+            }
+            .into());
+        };
+        let resolver = Arc::new(CertResolver::new(cert, key)?);
+        tls::reload_on_sighup(resolver.clone());
+        server
+            .listen_rustls_0_23(listener, tls::server_config(resolver)?)
+            .map_err(|source| bind_error("public", addr, source))?
+    } else {
+        tracing::warn!(%addr, "tls.enabled is false: the public listener serves plain HTTP");
+        server
+            .listen(listener)
+            .map_err(|source| bind_error("public", addr, source))?
+    };
+    Ok(server.run())
 }

@@ -87,8 +87,28 @@ pub(crate) async fn record(
     .bind(change.tenant)
     .bind(change.target)
     .bind(change.details)
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .map_err(Error::db("write the audit log"))?;
+    // Every node listens on this channel and drops what it cached about the
+    // target; Postgres delivers it only if the transaction commits.
+    let payload = serde_json::json!({ "action": change.action, "tenant": change.tenant, "target": change.target });
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANGES_CHANNEL)
+        .bind(payload.to_string())
+        .execute(conn)
+        .await
+        .map_err(Error::db("notify the other nodes"))?;
     Ok(())
+}
+
+/// The LISTEN/NOTIFY channel on which every tenancy change is announced.
+pub const CHANGES_CHANNEL: &str = "sluice_tenancy_changes";
+
+/// A change as announced on [`CHANGES_CHANNEL`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChangeNotice {
+    pub action: String,
+    pub tenant: Option<String>,
+    pub target: String,
 }

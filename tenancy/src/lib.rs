@@ -7,6 +7,7 @@
 //! once and cannot drift between the admin plane and the data plane.
 
 pub mod audit;
+pub mod changes;
 pub mod error;
 pub mod grant;
 pub mod names;
@@ -14,10 +15,13 @@ pub mod password;
 pub mod quota;
 pub mod store;
 
-pub use audit::{Actor, AuditEntry, AuditFilter};
+pub use audit::{Actor, AuditEntry, AuditFilter, ChangeNotice, CHANGES_CHANNEL};
+pub use changes::{ChangeEvent, ChangeStream};
 pub use error::{Error, ObjectKind, Result, ValidationError};
 pub use grant::Grant;
 pub use names::{GrantPrefix, TenantName, TopicName, UserName};
 pub use password::{NewCredentials, Password};
 pub use quota::{Quota, QuotaPatch};
-pub use store::{Store, StoreOptions, Tenant, TenantPatch, User};
+pub use store::{
+    Credentials, Store, StoreOptions, Tenant, TenantPatch, TopicRecord, TopicReservation, User,
+};

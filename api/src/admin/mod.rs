@@ -6,6 +6,7 @@ mod auth;
 mod grants;
 mod health;
 mod tenants;
+mod topics;
 mod users;
 
 use actix_web::middleware::from_fn;
@@ -57,6 +58,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/tenants/{tenant}/users/{user}/grants/{prefix}")
                     .route(web::delete().to(grants::remove)),
+            )
+            .service(
+                web::resource("/tenants/{tenant}/topics")
+                    .route(web::post().to(topics::create))
+                    .route(web::get().to(topics::list)),
+            )
+            .service(
+                web::resource("/tenants/{tenant}/topics/{topic}")
+                    .route(web::get().to(topics::show))
+                    .route(web::delete().to(topics::delete)),
             )
             .service(web::resource("/audit").route(web::get().to(audit::list)))
             .default_service(web::to(crate::error::route_not_found)),

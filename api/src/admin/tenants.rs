@@ -6,6 +6,7 @@ use tenancy::{Quota, QuotaPatch, Store, TenantName, TenantPatch};
 
 use super::AuditActor;
 use crate::error::ApiError;
+use crate::kafka::TopicAdmin;
 
 /// The quota new tenants get for every field their request leaves out.
 #[derive(Debug, Clone, Copy)]
@@ -64,11 +65,15 @@ pub async fn update(
 
 pub async fn delete(
     store: web::Data<Store>,
+    topics: web::Data<TopicAdmin>,
     actor: AuditActor,
     path: web::Path<String>,
     query: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let name = TenantName::parse(&path)?;
+    if query.force {
+        super::topics::delete_all_in_kafka(&store, &topics, &name).await?;
+    }
     store.delete_tenant(&name, &actor.0, query.force).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -55,6 +55,9 @@ pub enum AdminCommand {
     /// Read/write grants on topic prefixes
     #[command(subcommand)]
     Grant(GrantCommand),
+    /// Topics in Kafka, within the tenant's quota
+    #[command(subcommand)]
+    Topic(TopicCommand),
     /// The audit log, newest first
     Audit(AuditArgs),
 }
@@ -162,6 +165,29 @@ pub enum GrantCommand {
     Remove { user: String, prefix: String },
     /// List a user's grants
     List { user: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic in Kafka
+    Create {
+        /// Full name, <tenant>.<topic>
+        name: String,
+        #[arg(long, default_value_t = 1)]
+        partitions: u32,
+        /// [default: kafka.replication_factor of the server]
+        #[arg(long)]
+        replication_factor: Option<i32>,
+        /// A topic setting such as retention.ms=86400000; repeatable
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+    },
+    /// List a tenant's topics with partitions and watermarks
+    List { tenant: String },
+    /// Show one topic
+    Show { name: String },
+    /// Delete a topic from Kafka
+    Delete { name: String },
 }
 
 #[derive(Debug, Args)]
@@ -380,6 +406,54 @@ async fn execute(args: AdminArgs, config: Option<&Path>) -> Result<Output, CliEr
                         .get(&["v1", "tenants", tenant, "users", &user, "grants"])
                         .await?,
                 )
+            }
+        },
+        AdminCommand::Topic(cmd) => match cmd {
+            TopicCommand::Create {
+                name,
+                partitions,
+                replication_factor,
+                settings: pairs,
+            } => {
+                let tenant = tenant_of(&name)?;
+                let mut settings = Map::new();
+                for pair in &pairs {
+                    let (key, value) = pair.split_once('=').ok_or_else(|| {
+                        CliError::Usage(format!("--set '{pair}' must look like KEY=VALUE"))
+                    })?;
+                    settings.insert(key.to_owned(), json!(value));
+                }
+                let mut body =
+                    json!({ "name": name, "partitions": partitions, "config": settings });
+                if let Some(rf) = replication_factor {
+                    body["replication_factor"] = json!(rf);
+                }
+                (
+                    Kind::Topic,
+                    client
+                        .post(&["v1", "tenants", tenant, "topics"], &body)
+                        .await?,
+                )
+            }
+            TopicCommand::List { tenant } => (
+                Kind::Topics,
+                client.get(&["v1", "tenants", &tenant, "topics"]).await?,
+            ),
+            TopicCommand::Show { name } => {
+                let tenant = tenant_of(&name)?;
+                (
+                    Kind::Topic,
+                    client
+                        .get(&["v1", "tenants", tenant, "topics", &name])
+                        .await?,
+                )
+            }
+            TopicCommand::Delete { name } => {
+                let tenant = tenant_of(&name)?;
+                client
+                    .delete(&["v1", "tenants", tenant, "topics", &name])
+                    .await?;
+                (Kind::Done(format!("topic {name} deleted")), Value::Null)
             }
         },
         AdminCommand::Audit(filter) => {

@@ -16,6 +16,8 @@ pub enum Kind {
     Credentials,
     Grant,
     Grants,
+    Topic,
+    Topics,
     Audit,
     /// A command with no body to show, only a confirmation.
     Done(String),
@@ -135,6 +137,31 @@ pub fn print(output: &Output, json: bool) {
             items(body)
                 .iter()
                 .map(|g| vec![text(g, "prefix"), text(g, "read"), text(g, "write")]),
+        )
+        .to_string(),
+        Kind::Topic | Kind::Topics => table(
+            &["TOPIC", "PARTITIONS", "MESSAGES", "CREATED"],
+            items(body).iter().map(|t| {
+                let messages = t
+                    .get("partitions_detail")
+                    .and_then(Value::as_array)
+                    .map(|ps| {
+                        ps.iter()
+                            .map(|p| {
+                                p.get("high").and_then(Value::as_i64).unwrap_or(0)
+                                    - p.get("low").and_then(Value::as_i64).unwrap_or(0)
+                            })
+                            .sum::<i64>()
+                            .to_string()
+                    })
+                    .unwrap_or_else(|| "?".to_owned());
+                vec![
+                    text(t, "name"),
+                    text(t, "partitions"),
+                    messages,
+                    text(t, "created_at"),
+                ]
+            }),
         )
         .to_string(),
         Kind::Audit => table(

@@ -17,6 +17,8 @@ async fn serve_with(env: &[(&str, &str)], file: Option<&str>) -> Output {
         .arg("serve")
         .env("SLUICE_ADMIN__LISTEN", "127.0.0.1:0")
         .env("SLUICE_ADMIN__TOKEN", ADMIN_TOKEN)
+        .env("SLUICE_LISTEN", "127.0.0.1:0")
+        .env("SLUICE_TLS__ENABLED", "false")
         .env_remove("SLUICE_CONFIG")
         .kill_on_drop(true);
     for (key, value) in env {

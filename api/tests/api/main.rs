@@ -5,9 +5,16 @@
 
 mod admin_auth;
 mod audit;
+mod broker_down;
 mod cli;
+mod compression;
 mod config;
+mod data_auth;
 mod grants;
 mod helpers;
+mod logs;
+mod produce;
 mod tenants;
+mod tls;
+mod topics;
 mod users;

@@ -3,8 +3,10 @@
 //! change writes its audit row in the same transaction.
 
 mod audit_log;
+mod credentials;
 mod grants;
 mod tenants;
+mod topics;
 mod users;
 
 use std::time::Duration;
@@ -13,7 +15,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool};
 
+pub use credentials::Credentials;
 pub use tenants::{Tenant, TenantPatch};
+pub use topics::{TopicRecord, TopicReservation};
 pub use users::User;
 
 use crate::error::{Error, ObjectKind, Result};

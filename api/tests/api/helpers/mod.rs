@@ -1,9 +1,16 @@
-//! `TestApp`: one real server per test, with its own database, and one
-//! helper per admin endpoint.
+//! `TestApp`: one real server per test (both listeners, TLS on the public
+//! one), with its own database, the shared test broker, and one helper per
+//! endpoint.
+
+pub mod broker;
+pub mod kafka;
+pub mod tls;
 
 use std::process::Output;
 use std::time::Duration;
 
+use figment::providers::Serialized;
+use figment::Figment;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sluice::config::Settings;
@@ -26,13 +33,73 @@ fn database_url(name: &str) -> String {
 
 pub struct TestApp {
     pub admin_url: String,
+    /// `https://localhost:<port>`: the data plane, over TLS.
+    pub public_url: String,
+    /// Plain client for the admin API.
     pub http: reqwest::Client,
+    /// TLS client that trusts the test CA, for the data plane.
+    pub data: reqwest::Client,
     pub db: PgPool,
+    pub database_url: String,
+    pub bootstrap: String,
+}
+
+/// A tenant name no other test uses: topics live in the one shared broker.
+pub fn unique_tenant() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
 impl TestApp {
     /// A fresh database, migrated, and a server on port 0.
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(|f| f).await
+    }
+
+    /// Like [`TestApp::spawn`], with configuration changes.
+    pub async fn spawn_with(customize: impl FnOnce(Figment) -> Figment) -> TestApp {
+        let database_url = Self::fresh_database().await;
+        let bootstrap = broker::bootstrap();
+        Self::start(database_url, bootstrap, customize).await
+    }
+
+    /// A second node of the same cluster: same database, same broker.
+    pub async fn spawn_node(other: &TestApp) -> TestApp {
+        Self::start(other.database_url.clone(), other.bootstrap.clone(), |f| f).await
+    }
+
+    async fn start(
+        database_url: String,
+        bootstrap: String,
+        customize: impl FnOnce(Figment) -> Figment,
+    ) -> TestApp {
+        let figment = customize(test_figment(&database_url, &bootstrap));
+        let settings: Settings = figment.extract().expect("test settings are valid");
+        settings.validate().expect("test settings validate");
+        let app = Application::build(settings)
+            .await
+            .expect("the server builds");
+        let admin_url = format!("http://{}", app.admin_addr());
+        let public_url = format!("https://localhost:{}", app.public_addr().port());
+        tokio::spawn(app.run_until_stopped());
+        let db = PgPool::connect(&database_url)
+            .await
+            .expect("connect to the test database");
+        TestApp {
+            admin_url,
+            public_url,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            data: data_client(),
+            db,
+            database_url,
+            bootstrap,
+        }
+    }
+
+    /// Creates and migrates a database of its own; returns its URL.
+    pub async fn fresh_database() -> String {
         let name = format!("sluice_test_{}", uuid::Uuid::new_v4().simple());
         let mut conn = PgConnection::connect(&maintenance_url())
             .await
@@ -46,21 +113,8 @@ impl TestApp {
             .await
             .expect("connect to the test database");
         tenancy::store::MIGRATOR.run(&db).await.expect("migrate");
-
-        let settings = test_settings(&database_url);
-        let app = Application::build(settings)
-            .await
-            .expect("the server builds");
-        let admin_url = format!("http://{}", app.admin_addr());
-        tokio::spawn(app.run_until_stopped());
-        TestApp {
-            admin_url,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("client"),
-            db,
-        }
+        db.close().await;
+        database_url
     }
 
     fn url(&self, path: &str) -> String {
@@ -202,6 +256,104 @@ impl TestApp {
             .expect("the user row exists")
     }
 
+    pub async fn post_topic(&self, tenant: &str, body: &Value) -> Response {
+        self.send(
+            reqwest::Method::POST,
+            &format!("/v1/tenants/{tenant}/topics"),
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn get_topics(&self, tenant: &str) -> Response {
+        self.send(
+            reqwest::Method::GET,
+            &format!("/v1/tenants/{tenant}/topics"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn get_topic(&self, tenant: &str, topic: &str) -> Response {
+        self.send(
+            reqwest::Method::GET,
+            &format!("/v1/tenants/{tenant}/topics/{topic}"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn delete_topic(&self, tenant: &str, topic: &str) -> Response {
+        self.send(
+            reqwest::Method::DELETE,
+            &format!("/v1/tenants/{tenant}/topics/{topic}"),
+            None,
+        )
+        .await
+    }
+
+    /// `POST /topic/{topic}` with a JSON body, over TLS.
+    pub async fn produce(&self, user: &str, password: &str, topic: &str, body: &str) -> Response {
+        self.produce_with(user, password, topic, "", body.as_bytes().to_vec())
+            .await
+    }
+
+    /// `POST /topic/{topic}?{query}` with any body, over TLS.
+    pub async fn produce_with(
+        &self,
+        user: &str,
+        password: &str,
+        topic: &str,
+        query: &str,
+        body: Vec<u8>,
+    ) -> Response {
+        let url = if query.is_empty() {
+            format!("{}/topic/{topic}", self.public_url)
+        } else {
+            format!("{}/topic/{topic}?{query}", self.public_url)
+        };
+        self.data
+            .post(url)
+            .basic_auth(user, Some(password))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("the data plane answers")
+    }
+
+    /// Creates a topic through the admin API and asserts it worked.
+    pub async fn create_topic(&self, tenant: &str, topic: &str, partitions: u32) {
+        let response = self
+            .post_topic(tenant, &json!({ "name": topic, "partitions": partitions }))
+            .await;
+        let status = response.status();
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    /// A fresh tenant with a read-write user on all of it and one topic;
+    /// returns (tenant, topic, user, password).
+    pub async fn tenant_with_topic(&self, partitions: u32) -> (String, String, String, String) {
+        let tenant = unique_tenant();
+        self.create_tenant(&tenant).await;
+        let user = format!("{tenant}.app");
+        let password = self
+            .create_user(
+                &tenant,
+                &user,
+                json!([{ "prefix": format!("{tenant}."), "read": true, "write": true }]),
+            )
+            .await;
+        let topic = format!("{tenant}.orders");
+        self.create_topic(&tenant, &topic, partitions).await;
+        (tenant, topic, user, password)
+    }
+
     /// Runs `sluice admin …` (the real binary) against this server.
     pub async fn cli(&self, args: &[&str]) -> Output {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -215,15 +367,36 @@ impl TestApp {
     }
 }
 
-/// Settings for a test server: its own database, port 0, the test token.
-pub fn test_settings(database_url: &str) -> Settings {
-    let figment = sluice::config::figment(None)
+/// Configuration of a test node: its database, ports 0, the test token,
+/// TLS with the test CA, the shared broker with tansu's settings.
+pub fn test_figment(database_url: &str, bootstrap: &str) -> Figment {
+    let certs = tls::certs();
+    sluice::config::figment(None)
         .merge(("database.url", database_url))
         .merge(("admin.listen", "127.0.0.1:0"))
-        .merge(("admin.token", ADMIN_TOKEN));
-    let settings: Settings = figment.extract().expect("test settings are valid");
-    settings.validate().expect("test settings validate");
-    settings
+        .merge(("admin.token", ADMIN_TOKEN))
+        .merge(("listen", "127.0.0.1:0"))
+        .merge(("tls.enabled", true))
+        .merge(("tls.cert", certs.cert.display().to_string()))
+        .merge(("tls.key", certs.key.display().to_string()))
+        .merge(("kafka.bootstrap_servers", bootstrap))
+        .merge(("kafka.replication_factor", 1))
+        .merge(Serialized::default(
+            "kafka.properties",
+            json!({ "batch.num.messages": "1" }),
+        ))
+}
+
+/// A reqwest client that trusts only the test CA.
+pub fn data_client() -> reqwest::Client {
+    let ca =
+        reqwest::Certificate::from_pem(tls::certs().ca_pem.as_bytes()).expect("the test CA parses");
+    reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .tls_built_in_root_certs(false)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("TLS client")
 }
 
 /// Asserts an error response: status, JSON body, stable code.

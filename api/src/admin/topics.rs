@@ -1,0 +1,171 @@
+//! `/v1/tenants/{tenant}/topics`: topics created in Kafka with partitions
+//! and config, listed with watermarks, and deleted; within the tenant's
+//! topic and partition quotas.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use tenancy::{Store, TenantName, TopicName, TopicRecord};
+
+use super::AuditActor;
+use crate::error::ApiError;
+use crate::kafka::{PartitionInfo, TopicAdmin, ALLOWED_TOPIC_CONFIG};
+
+/// Most partitions one topic may have, whatever the quota.
+pub const MAX_PARTITIONS_PER_TOPIC: u32 = 1_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTopic {
+    name: String,
+    #[serde(default = "one")]
+    partitions: u32,
+    replication_factor: Option<i32>,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A topic with what Kafka says about it; `partitions_detail` is absent when
+/// Kafka could not be asked.
+#[derive(Debug, Serialize)]
+pub struct TopicView {
+    #[serde(flatten)]
+    record: TopicRecord,
+    partitions_detail: Option<Vec<PartitionInfo>>,
+}
+
+async fn view(topics: &TopicAdmin, record: TopicRecord) -> TopicView {
+    let partitions_detail = match topics.describe(&record.name).await {
+        Ok(description) => Some(description.partitions),
+        Err(err) => {
+            tracing::warn!(topic = %record.name, error = %err, "cannot describe topic");
+            None
+        }
+    };
+    TopicView {
+        record,
+        partitions_detail,
+    }
+}
+
+fn topic_path(path: &(String, String)) -> Result<(TenantName, TopicName), ApiError> {
+    let tenant = TenantName::parse(&path.0)?;
+    let topic = TopicName::parse(&tenant, &path.1)?;
+    Ok((tenant, topic))
+}
+
+pub async fn create(
+    store: web::Data<Store>,
+    topics: web::Data<TopicAdmin>,
+    actor: AuditActor,
+    path: web::Path<String>,
+    body: web::Json<CreateTopic>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = TenantName::parse(&path)?;
+    let topic = TopicName::parse(&tenant, &body.name)?;
+    if body.partitions == 0 || body.partitions > MAX_PARTITIONS_PER_TOPIC {
+        return Err(invalid(
+            "partitions",
+            format!("must be 1..={MAX_PARTITIONS_PER_TOPIC}"),
+        ));
+    }
+    if body.replication_factor.is_some_and(|rf| rf < 1) {
+        return Err(invalid("replication_factor", "must be at least 1".into()));
+    }
+    if let Some(key) = body
+        .config
+        .keys()
+        .find(|k| !ALLOWED_TOPIC_CONFIG.contains(&k.as_str()))
+    {
+        return Err(invalid(
+            "config",
+            format!(
+                "'{key}' cannot be set per topic; allowed: {}",
+                ALLOWED_TOPIC_CONFIG.join(", ")
+            ),
+        ));
+    }
+    let reservation = store
+        .reserve_topic(&tenant, &topic, body.partitions)
+        .await?;
+    let partitions = i32::try_from(body.partitions).unwrap_or(i32::MAX);
+    topics
+        .create(
+            topic.as_str(),
+            partitions,
+            body.replication_factor,
+            &body.config,
+        )
+        .await?;
+    if let Err(err) = reservation
+        .commit(&actor.0, serde_json::json!(body.config))
+        .await
+    {
+        // Kafka has the topic but the store does not: undo, so they agree.
+        if let Err(undo) = topics.delete(topic.as_str()).await {
+            tracing::error!(topic = %topic, error = %undo, "topic left in Kafka without a record");
+        }
+        return Err(err.into());
+    }
+    let record = store.topic(&tenant, &topic).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/tenants/{tenant}/topics/{topic}")))
+        .json(view(&topics, record).await))
+}
+
+fn invalid(field: &'static str, reason: String) -> ApiError {
+    ApiError::from(tenancy::ValidationError::new(field, reason))
+}
+
+pub async fn list(
+    store: web::Data<Store>,
+    topics: web::Data<TopicAdmin>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = TenantName::parse(&path)?;
+    let mut views = Vec::new();
+    for record in store.list_topics(&tenant).await? {
+        views.push(view(&topics, record).await);
+    }
+    Ok(HttpResponse::Ok().json(views))
+}
+
+pub async fn show(
+    store: web::Data<Store>,
+    topics: web::Data<TopicAdmin>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, topic) = topic_path(&path)?;
+    let record = store.topic(&tenant, &topic).await?;
+    Ok(HttpResponse::Ok().json(view(&topics, record).await))
+}
+
+pub async fn delete(
+    store: web::Data<Store>,
+    topics: web::Data<TopicAdmin>,
+    actor: AuditActor,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, topic) = topic_path(&path)?;
+    store.topic(&tenant, &topic).await?;
+    topics.delete(topic.as_str()).await?;
+    store.delete_topic(&tenant, &actor.0, &topic).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes every topic of a tenant from Kafka, for a forced tenant delete.
+pub async fn delete_all_in_kafka(
+    store: &Store,
+    topics: &TopicAdmin,
+    tenant: &TenantName,
+) -> Result<(), ApiError> {
+    for record in store.list_topics(tenant).await? {
+        topics.delete(&record.name).await?;
+    }
+    Ok(())
+}

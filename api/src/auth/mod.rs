@@ -1,0 +1,12 @@
+//! Data-plane authentication (HTTP Basic against argon2id hashes, with a
+//! per-node cache) and authorization (topic-prefix grants).
+
+mod authenticator;
+mod extractor;
+mod invalidation;
+mod principal;
+
+pub use authenticator::{AuthError, Authenticator};
+pub use extractor::{Authenticated, REALM};
+pub use invalidation::spawn_invalidation;
+pub use principal::{Access, Principal};

@@ -1,0 +1,12 @@
+//! The Kafka layer. Everything that touches rdkafka lives here; handlers
+//! see only these types and [`KafkaError`].
+
+mod client_config;
+mod error;
+mod producer;
+mod topics;
+
+pub use client_config::base_config;
+pub use error::KafkaError;
+pub use producer::{Delivered, DeliveryFailure, OutgoingMessage, Producer};
+pub use topics::{PartitionInfo, TopicAdmin, TopicDescription, ALLOWED_TOPIC_CONFIG};

@@ -1,0 +1,101 @@
+//! `POST /topic/{topic}`: produce, answering only once Kafka has
+//! acknowledged every message (acks=all, idempotent producer).
+
+mod request;
+mod response;
+
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::middleware::Next;
+use actix_web::web::{self, BytesMut};
+use actix_web::HttpResponse;
+use futures::StreamExt;
+
+pub use request::{Encoding, Format, ProduceQuery};
+
+use crate::auth::{Access, Authenticated};
+use crate::config::ProduceSettings;
+use crate::error::ApiError;
+use crate::kafka::{DeliveryFailure, Producer, TopicAdmin};
+
+/// Refuses a body whose declared length is over the limit before reading
+/// it, or authenticating, or anything else.
+pub async fn limit_declared_body(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let limit = req
+        .app_data::<web::Data<ProduceSettings>>()
+        .map_or(usize::MAX, |s| s.max_body_bytes);
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge { limit }.into());
+    }
+    next.call(req).await
+}
+
+/// Reads the body, stopping as soon as it passes the limit (a chunked body
+/// declares no length).
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, ApiError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest {
+            code: "unreadable_body",
+            message: format!("the request body could not be read: {e}"),
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The produce handler.
+pub async fn produce(
+    user: Authenticated,
+    path: web::Path<String>,
+    query: web::Query<ProduceQuery>,
+    payload: web::Payload,
+    producer: web::Data<Producer>,
+    topics: web::Data<TopicAdmin>,
+    limits: web::Data<ProduceSettings>,
+) -> Result<HttpResponse, ApiError> {
+    let topic = user.0.authorize(&path, Access::Write)?;
+    let body = read_body(payload, limits.max_body_bytes).await?;
+    let messages = request::parse(&query, &body, &limits)?;
+    let partitions = topics.partitions(topic.as_str()).await?;
+    if let Some((index, p)) = messages
+        .iter()
+        .enumerate()
+        .find_map(|(i, m)| m.partition.filter(|p| *p >= partitions).map(|p| (i, p)))
+    {
+        return Err(ApiError::BadRequest {
+            code: "invalid_partition",
+            message: format!("message {index}: partition {p} does not exist; '{topic}' has {partitions} partition(s)"),
+        });
+    }
+    let deadline = Duration::from_millis(limits.timeout_ms);
+    let outcomes = match tokio::time::timeout(
+        deadline,
+        producer.send_batch(topic.as_str(), &messages),
+    )
+    .await
+    {
+        Ok(outcomes) => outcomes,
+        Err(_) => {
+            let unknown = DeliveryFailure::Unknown(
+                "the request deadline passed before Kafka answered".into(),
+            );
+            vec![Err(unknown); messages.len()]
+        }
+    };
+    Ok(response::respond(outcomes))
+}
