@@ -34,3 +34,41 @@ pub fn base_config(settings: &KafkaSettings) -> ClientConfig {
     }
     config
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::{KafkaSaslSettings, KafkaSslSettings, PropertyValue};
+
+    #[test]
+    fn confluent_cloud_style_sasl_ssl_settings_reach_librdkafka() {
+        let mut properties = BTreeMap::new();
+        properties.insert("linger.ms".to_owned(), PropertyValue::Integer(5));
+        let settings = KafkaSettings {
+            bootstrap_servers: "pkc-1.europe-west1.gcp.confluent.cloud:9092".into(),
+            security_protocol: "SASL_SSL".into(),
+            sasl: KafkaSaslSettings {
+                mechanism: Some("plain".into()),
+                username: Some("KEY".into()),
+                password: Some("SECRET".to_owned().into()),
+            },
+            ssl: KafkaSslSettings {
+                ca_location: Some("/etc/ssl/ca.pem".into()),
+            },
+            properties,
+            replication_factor: 3,
+            request_timeout_ms: 5000,
+        };
+
+        let config = base_config(&settings);
+
+        assert_eq!(config.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(config.get("sasl.mechanism"), Some("PLAIN"));
+        assert_eq!(config.get("sasl.username"), Some("KEY"));
+        assert_eq!(config.get("sasl.password"), Some("SECRET"));
+        assert_eq!(config.get("ssl.ca.location"), Some("/etc/ssl/ca.pem"));
+        assert_eq!(config.get("linger.ms"), Some("5"));
+    }
+}

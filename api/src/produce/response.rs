@@ -31,6 +31,12 @@ enum MessageResult {
     },
 }
 
+/// The success body: `{"offsets":[{"Partition":p,"Offset":o}, …]}`.
+#[derive(Debug, Serialize)]
+struct Offsets {
+    offsets: Vec<Offset>,
+}
+
 #[derive(Debug, Serialize)]
 struct Failure {
     code: &'static str,
@@ -51,7 +57,7 @@ pub fn respond(outcomes: Vec<Result<Delivered, DeliveryFailure>>) -> HttpRespons
                 offset: d.offset,
             })
             .collect();
-        return HttpResponse::Ok().json(serde_json::json!({ "offsets": offsets }));
+        return HttpResponse::Ok().json(Offsets { offsets });
     }
     let any_unknown = outcomes
         .iter()

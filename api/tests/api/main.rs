@@ -13,6 +13,7 @@ mod data_auth;
 mod grants;
 mod helpers;
 mod logs;
+mod postgres_down;
 mod produce;
 mod tenants;
 mod tls;

@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod kafka;
+pub mod proxy;
 pub mod tls;
 
 use std::process::Output;
