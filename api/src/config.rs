@@ -29,6 +29,7 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub kafka: KafkaSettings,
     pub produce: ProduceSettings,
+    pub consume: ConsumeSettings,
     pub auth: AuthSettings,
     /// Defaults for the quota of new tenants; each field can be overridden
     /// when the tenant is created.
@@ -117,6 +118,28 @@ pub struct ProduceSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ConsumeSettings {
+    /// Largest `limit` a GET may ask for.
+    pub max_limit: u64,
+    /// A response stops once it holds this many bytes of messages, but it
+    /// always carries at least one message when one is available.
+    pub max_response_bytes: usize,
+    /// Longest `wait` a GET may ask for.
+    pub max_wait_ms: u64,
+    /// Size of the per-node pool of Kafka readers.
+    pub readers: usize,
+    /// How long one GET waits for Kafka to return messages it knows exist.
+    pub read_timeout_ms: u64,
+    /// How often the watermarks of topics in use are refreshed from Kafka,
+    /// so that messages produced by native clients are seen.
+    pub watermark_poll_ms: u64,
+    /// How often committed cursors are mirrored to Kafka group offsets, so
+    /// that standard tooling shows lag; 0 turns mirroring off.
+    pub mirror_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     /// How long a verified credential is served from memory. Changes made
     /// through the admin API drop it at once on every node (LISTEN/NOTIFY).
@@ -192,6 +215,15 @@ fn defaults() -> serde_json::Value {
             "max_message_bytes": 1_000_000,
             "max_batch_messages": 1000,
             "timeout_ms": 10_000,
+        },
+        "consume": {
+            "max_limit": 1000,
+            "max_response_bytes": 4 * 1024 * 1024,
+            "max_wait_ms": 30_000,
+            "readers": 4,
+            "read_timeout_ms": 500,
+            "watermark_poll_ms": 1000,
+            "mirror_interval_ms": 5000,
         },
         "auth": {
             "cache_ttl_seconds": 60,
@@ -335,6 +367,22 @@ impl Settings {
                 "produce.timeout_ms",
                 "must be at least 2000, so that librdkafka's message timeout fits below it",
             ));
+        }
+        let consume = &self.consume;
+        if consume.max_limit == 0 {
+            return Err(invalid("consume.max_limit", "must be at least 1"));
+        }
+        if consume.max_response_bytes == 0 {
+            return Err(invalid("consume.max_response_bytes", "must be at least 1"));
+        }
+        if consume.readers == 0 || consume.readers > 64 {
+            return Err(invalid("consume.readers", "must be 1..=64"));
+        }
+        if consume.read_timeout_ms == 0 {
+            return Err(invalid("consume.read_timeout_ms", "must be at least 1"));
+        }
+        if consume.watermark_poll_ms < 10 {
+            return Err(invalid("consume.watermark_poll_ms", "must be at least 10"));
         }
         if self.auth.max_concurrent_verifications == 0 {
             return Err(invalid(

@@ -13,11 +13,14 @@ use tenancy::Store;
 use tracing_actix_web::TracingLogger;
 
 use crate::admin::{self, AdminToken, QuotaDefaults};
-use crate::auth::{spawn_invalidation, Authenticator};
+use crate::auth::Authenticator;
 use crate::config::{ConfigError, Settings};
+use crate::consume::{self, Consumption};
 use crate::error;
-use crate::kafka::{KafkaError, Producer, TopicAdmin};
+use crate::kafka::{KafkaError, Producer, Readers, TopicAdmin, Watermarks};
+use crate::notices::{self, Caches};
 use crate::produce;
+use crate::produce::Announcer;
 use crate::tls::{self, CertResolver, TlsError};
 
 /// How long requests in flight may take to finish after SIGTERM.
@@ -61,11 +64,13 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// The shared pieces every handler may depend on, one `web::Data` each.
+/// The shared pieces handlers depend on, one `web::Data` each.
 #[derive(Clone)]
 struct Shared {
     store: web::Data<Store>,
     topics: web::Data<TopicAdmin>,
+    watermarks: web::Data<Watermarks>,
+    consumption: web::Data<Consumption>,
 }
 
 impl Application {
@@ -83,10 +88,35 @@ impl Application {
             Duration::from_secs(settings.auth.cache_ttl_seconds),
             settings.auth.max_concurrent_verifications,
         )?);
-        spawn_invalidation(&store, authenticator.clone(), topics.clone());
+        let watermarks = Arc::new(Watermarks::new(
+            producer.clone(),
+            Duration::from_millis(settings.kafka.request_timeout_ms),
+        ));
+        watermarks
+            .clone()
+            .spawn_poller(Duration::from_millis(settings.consume.watermark_poll_ms));
+        let readers = Readers::new(&settings.kafka, settings.consume.readers)?;
+        let consumption = Arc::new(Consumption::new(
+            store.clone(),
+            readers,
+            watermarks.clone(),
+            settings.consume.clone(),
+        ));
+        notices::spawn(
+            &store,
+            Caches {
+                auth: authenticator.clone(),
+                topics: topics.clone(),
+                watermarks: watermarks.clone(),
+                consumption: consumption.clone(),
+            },
+        );
+        let announcer = web::Data::new(Announcer::spawn(store.clone()));
         let shared = Shared {
             store: web::Data::new(store),
             topics: web::Data::from(topics),
+            watermarks: web::Data::from(watermarks),
+            consumption: web::Data::from(consumption),
         };
 
         let admin_listener = bind("admin", settings.admin.listen)?;
@@ -101,6 +131,7 @@ impl Application {
             shared,
             web::Data::from(producer.clone()),
             web::Data::from(authenticator),
+            announcer,
             &settings,
         )?;
         Ok(Self {
@@ -185,6 +216,8 @@ fn admin_server(
             .wrap(TracingLogger::default())
             .app_data(shared.store.clone())
             .app_data(shared.topics.clone())
+            .app_data(shared.watermarks.clone())
+            .app_data(shared.consumption.clone())
             .app_data(token.clone())
             .app_data(defaults.clone())
             .app_data(json)
@@ -207,6 +240,7 @@ fn public_server(
     shared: Shared,
     producer: web::Data<Producer>,
     authenticator: web::Data<Authenticator>,
+    announcer: web::Data<Announcer>,
     settings: &Settings,
 ) -> Result<Server, StartupError> {
     let addr = settings.listen;
@@ -223,6 +257,9 @@ fn public_server(
             .app_data(shared.topics.clone())
             .app_data(producer.clone())
             .app_data(authenticator.clone())
+            .app_data(announcer.clone())
+            .app_data(shared.watermarks.clone())
+            .app_data(shared.consumption.clone())
             .app_data(produce_settings.clone())
             .app_data(json)
             .app_data(query)
@@ -232,7 +269,8 @@ fn public_server(
             .service(
                 web::resource("/topic/{topic}")
                     .wrap(from_fn(produce::limit_declared_body))
-                    .route(web::post().to(produce::produce)),
+                    .route(web::post().to(produce::produce))
+                    .route(web::get().to(consume::consume)),
             )
             .default_service(web::to(error::route_not_found))
     })

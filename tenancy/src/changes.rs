@@ -6,14 +6,31 @@ use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 
+use serde::{Deserialize, Serialize};
+
 use crate::audit::{ChangeNotice, CHANGES_CHANNEL};
+use crate::error::{Error, Result};
 use crate::store::Store;
+
+/// The channel on which nodes announce new messages, coalesced per topic,
+/// so that long polls on other nodes wake up.
+pub const PRODUCED_CHANNEL: &str = "sluice_produced";
+
+/// New high watermarks of some partitions of a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducedNotice {
+    pub topic: String,
+    /// (partition, high watermark) pairs.
+    pub highs: Vec<(i32, i64)>,
+}
 
 /// What a listener learns.
 #[derive(Debug, Clone)]
 pub enum ChangeEvent {
     /// Something changed; drop what is cached about it.
     Changed(ChangeNotice),
+    /// Messages were produced through some node.
+    Produced(ProducedNotice),
     /// The listening connection was (re-)established. Notifications sent
     /// while it was down are lost, so everything cached must be dropped.
     /// While Postgres is unreachable no change can be made, so caches stay
@@ -56,10 +73,18 @@ impl ChangeStream {
                 }
             };
             match listener.try_recv().await {
-                Ok(Some(notification)) => match serde_json::from_str(notification.payload()) {
-                    Ok(notice) => return ChangeEvent::Changed(notice),
-                    Err(err) => tracing::warn!(error = %err, "ignoring a malformed change notice"),
-                },
+                Ok(Some(notification)) => {
+                    let payload = notification.payload();
+                    let event = if notification.channel() == PRODUCED_CHANNEL {
+                        serde_json::from_str(payload).map(ChangeEvent::Produced)
+                    } else {
+                        serde_json::from_str(payload).map(ChangeEvent::Changed)
+                    };
+                    match event {
+                        Ok(event) => return event,
+                        Err(err) => tracing::warn!(error = %err, "ignoring a malformed notice"),
+                    }
+                }
                 Ok(None) => {
                     tracing::warn!(
                         "lost the tenancy change listener; caches are dropped on reconnect"
@@ -77,7 +102,23 @@ impl ChangeStream {
 
     async fn connect(&self) -> Result<PgListener, sqlx::Error> {
         let mut listener = PgListener::connect_with(self.store.pool()).await?;
-        listener.listen(CHANGES_CHANNEL).await?;
+        listener
+            .listen_all([CHANGES_CHANNEL, PRODUCED_CHANNEL])
+            .await?;
         Ok(listener)
+    }
+}
+
+impl Store {
+    /// Tells every node that a topic has new messages.
+    pub async fn announce_produced(&self, notice: &ProducedNotice) -> Result<()> {
+        let payload = serde_json::to_string(notice).unwrap_or_default();
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(PRODUCED_CHANNEL)
+            .bind(payload)
+            .execute(self.pool())
+            .await
+            .map_err(Error::db("announce new messages"))?;
+        Ok(())
     }
 }

@@ -12,6 +12,7 @@ pub enum ObjectKind {
     User,
     Grant,
     Topic,
+    Group,
 }
 
 impl ObjectKind {
@@ -22,6 +23,7 @@ impl ObjectKind {
             ObjectKind::User => "user",
             ObjectKind::Grant => "grant",
             ObjectKind::Topic => "topic",
+            ObjectKind::Group => "group",
         }
     }
 }

@@ -16,10 +16,10 @@ pub mod quota;
 pub mod store;
 
 pub use audit::{Actor, AuditEntry, AuditFilter, ChangeNotice, CHANGES_CHANNEL};
-pub use changes::{ChangeEvent, ChangeStream};
+pub use changes::{ChangeEvent, ChangeStream, ProducedNotice, PRODUCED_CHANNEL};
 pub use error::{Error, ObjectKind, Result, ValidationError};
 pub use grant::Grant;
-pub use names::{GrantPrefix, TenantName, TopicName, UserName};
+pub use names::{GrantPrefix, GroupName, TenantName, TopicName, UserName};
 pub use password::{NewCredentials, Password};
 pub use quota::{Quota, QuotaPatch};
 pub use store::{

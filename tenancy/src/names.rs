@@ -206,6 +206,45 @@ impl TopicName {
     }
 }
 
+/// A consumer group, scoped to a tenant: `orders-workers` in tenant `acme`
+/// is Kafka group `acme.orders-workers`, so two tenants never share one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct GroupName(String);
+
+/// Longest group name; the Kafka group id adds the tenant and a dot.
+pub const MAX_GROUP_LEN: usize = 100;
+
+impl GroupName {
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let field = "group";
+        if value.is_empty() || value.len() > MAX_GROUP_LEN {
+            return Err(ValidationError::new(
+                field,
+                format!("a group name has 1 to {MAX_GROUP_LEN} characters"),
+            ));
+        }
+        check_dotted(field, value)?;
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The default group of a user: its name without the tenant, so that
+    /// its Kafka group id is the username itself.
+    pub fn default_for(user: &str) -> Self {
+        let local = user.split_once('.').map_or(user, |(_, rest)| rest);
+        Self(local.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The group id Kafka sees: `<tenant>.<group>`.
+    pub fn kafka_id(&self, tenant: &TenantName) -> String {
+        format!("{}.{}", tenant.as_str(), self.0)
+    }
+}
+
 macro_rules! display_as_str {
     ($($t:ty),*) => {$(
         impl fmt::Display for $t {
@@ -220,7 +259,7 @@ macro_rules! display_as_str {
         }
     )*};
 }
-display_as_str!(TenantName, UserName, GrantPrefix, TopicName);
+display_as_str!(TenantName, UserName, GrantPrefix, TopicName, GroupName);
 
 #[cfg(test)]
 mod tests {
@@ -305,6 +344,18 @@ mod tests {
         let below = GrantPrefix::parse(&acme(), "acme.orders.").unwrap();
         assert!(below.covers("acme.orders.eu"));
         assert!(!below.covers("acme.orders"));
+    }
+
+    #[test]
+    fn group_names_are_kafka_legal_and_the_default_is_the_users_own() {
+        assert!(GroupName::parse("workers").is_ok());
+        assert!(GroupName::parse("eu.workers-2").is_ok());
+        for bad in ["", "a b", "a..b", ".a", "a/b", &"g".repeat(101)] {
+            assert!(GroupName::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        let group = GroupName::default_for("acme.app");
+        assert_eq!(group.as_str(), "app");
+        assert_eq!(group.kafka_id(&acme()), "acme.app");
     }
 
     #[test]

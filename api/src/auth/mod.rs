@@ -3,10 +3,8 @@
 
 mod authenticator;
 mod extractor;
-mod invalidation;
 mod principal;
 
 pub use authenticator::{AuthError, Authenticator};
 pub use extractor::{Authenticated, REALM};
-pub use invalidation::spawn_invalidation;
 pub use principal::{Access, Principal};

@@ -4,9 +4,13 @@
 mod client_config;
 mod error;
 mod producer;
+mod readers;
 mod topics;
+mod watermarks;
 
 pub use client_config::base_config;
 pub use error::KafkaError;
 pub use producer::{Delivered, DeliveryFailure, OutgoingMessage, Producer};
+pub use readers::{ConsumedMessage, ReadOutcome, ReadRequest, Readers};
 pub use topics::{PartitionInfo, TopicAdmin, TopicDescription, ALLOWED_TOPIC_CONFIG};
+pub use watermarks::{TopicMarks, Watermarks};

@@ -1,6 +1,7 @@
 //! `POST /topic/{topic}`: produce, answering only once Kafka has
 //! acknowledged every message (acks=all, idempotent producer).
 
+mod announce;
 mod request;
 mod response;
 
@@ -14,12 +15,13 @@ use actix_web::web::{self, BytesMut};
 use actix_web::HttpResponse;
 use futures::StreamExt;
 
+pub use announce::Announcer;
 pub use request::{Encoding, Format, ProduceQuery};
 
 use crate::auth::{Access, Authenticated};
 use crate::config::ProduceSettings;
 use crate::error::ApiError;
-use crate::kafka::{DeliveryFailure, Producer, TopicAdmin};
+use crate::kafka::{DeliveryFailure, Producer, TopicAdmin, Watermarks};
 
 /// Refuses a body whose declared length is over the limit before reading
 /// it, or authenticating, or anything else.
@@ -67,6 +69,8 @@ pub async fn produce(
     producer: web::Data<Producer>,
     topics: web::Data<TopicAdmin>,
     limits: web::Data<ProduceSettings>,
+    watermarks: web::Data<Watermarks>,
+    announcer: web::Data<Announcer>,
 ) -> Result<HttpResponse, ApiError> {
     let topic = user.0.authorize(&path, Access::Write)?;
     let body = read_body(payload, limits.max_body_bytes).await?;
@@ -97,5 +101,9 @@ pub async fn produce(
             vec![Err(unknown); messages.len()]
         }
     };
+    for delivered in outcomes.iter().flatten() {
+        watermarks.observe(topic.as_str(), delivered.partition, delivered.offset + 1);
+        announcer.announce(topic.as_str(), delivered.partition, delivered.offset + 1);
+    }
     Ok(response::respond(outcomes))
 }

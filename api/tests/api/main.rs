@@ -9,6 +9,7 @@ mod broker_down;
 mod cli;
 mod compression;
 mod config;
+mod consume;
 mod data_auth;
 mod grants;
 mod helpers;

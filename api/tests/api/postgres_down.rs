@@ -48,7 +48,15 @@ async fn with_postgres_down_cached_users_keep_producing_and_the_rest_gets_503() 
         "a cached user keeps producing"
     );
     let uncached = app.produce(&other, &other_password, &topic, one).await;
-    assert_eq!(uncached.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("1"), "{:?}", uncached.status());
+    assert_eq!(
+        uncached
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap()),
+        Some("1"),
+        "{:?}",
+        uncached.status()
+    );
     assert_error(
         uncached,
         StatusCode::SERVICE_UNAVAILABLE,

@@ -4,6 +4,7 @@
 
 mod audit_log;
 mod credentials;
+mod cursors;
 mod grants;
 mod tenants;
 mod topics;
@@ -16,6 +17,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool};
 
 pub use credentials::Credentials;
+pub use cursors::{Claim, ClaimedPartition, CursorRow};
 pub use tenants::{Tenant, TenantPatch};
 pub use topics::{TopicRecord, TopicReservation};
 pub use users::User;
@@ -75,8 +77,8 @@ impl Store {
         Ok(())
     }
 
-    /// The underlying pool, for other crates' stores sharing the same database.
-    pub fn pool(&self) -> &PgPool {
+    /// The underlying pool, for this crate's listeners.
+    pub(crate) fn pool(&self) -> &PgPool {
         &self.pool
     }
 

@@ -170,6 +170,11 @@ impl Store {
         if deleted.rows_affected() == 0 {
             return Err(Error::not_found(ObjectKind::Topic, topic.as_str()));
         }
+        sqlx::query("DELETE FROM cursors WHERE topic = $1")
+            .bind(topic.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("delete the topic's cursors"))?;
         let change = Change {
             action: "topic.delete",
             tenant: Some(tenant.as_str()),

@@ -323,6 +323,59 @@ impl TestApp {
             .expect("the data plane answers")
     }
 
+    /// `GET /topic/{topic}?{query}`, over TLS.
+    pub async fn consume(&self, user: &str, password: &str, topic: &str, query: &str) -> Response {
+        self.data
+            .get(format!("{}/topic/{topic}?{query}", self.public_url))
+            .basic_auth(user, Some(password))
+            .send()
+            .await
+            .expect("the data plane answers")
+    }
+
+    /// Consumes and returns the messages, asserting a 200.
+    pub async fn consume_ok(
+        &self,
+        user: &str,
+        password: &str,
+        topic: &str,
+        query: &str,
+    ) -> Vec<Value> {
+        let response = self.consume(user, password, topic, query).await;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::OK, "{text}");
+        serde_json::from_str(&text).expect("a JSON array of messages")
+    }
+
+    pub async fn get_groups(&self, tenant: &str) -> Response {
+        self.send(
+            reqwest::Method::GET,
+            &format!("/v1/tenants/{tenant}/groups"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn post_group_reset(&self, tenant: &str, group: &str, body: &Value) -> Response {
+        let path = format!("/v1/tenants/{tenant}/groups/{group}/reset");
+        self.send(reqwest::Method::POST, &path, Some(body)).await
+    }
+
+    /// Produces `count` messages valued `0..count` as strings, in batches.
+    pub async fn produce_numbered(&self, user: &str, password: &str, topic: &str, count: usize) {
+        for chunk in (0..count).collect::<Vec<_>>().chunks(500) {
+            let body: Vec<Value> = chunk
+                .iter()
+                .map(|i| json!({ "Value": i.to_string() }))
+                .collect();
+            let response = self
+                .produce(user, password, topic, &Value::from(body).to_string())
+                .await;
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    }
+
     /// Creates a topic through the admin API and asserts it worked.
     pub async fn create_topic(&self, tenant: &str, topic: &str, partitions: u32) {
         let response = self

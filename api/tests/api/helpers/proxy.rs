@@ -26,7 +26,9 @@ impl Proxy {
                 let target = target.clone();
                 let mut watcher = watcher.clone();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(&target).await else { return };
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = watcher.wait_for(|down| *down) => {}

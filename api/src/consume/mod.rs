@@ -1,0 +1,208 @@
+//! `GET /topic/{topic}`: consume with automatic offsets, from any node.
+//!
+//! Each attempt claims partitions in Postgres (`FOR UPDATE SKIP LOCKED`),
+//! reads them at their cursors, advances the cursors and commits, and only
+//! then answers. A long poll (`wait`) waits between attempts on the node's
+//! watermark notifier, holding no database connection.
+
+mod query;
+mod response;
+
+use std::time::{Duration, Instant};
+
+use actix_web::{web, HttpResponse};
+use moka::future::Cache;
+use tenancy::{GroupName, Store, TenantName, TopicName};
+
+pub use query::{ConsumeParams, ConsumeQuery};
+pub use response::OutMessage;
+
+use crate::auth::{Access, Authenticated};
+use crate::config::ConsumeSettings;
+use crate::error::ApiError;
+use crate::kafka::{ConsumedMessage, ReadRequest, Readers, TopicAdmin, TopicMarks, Watermarks};
+
+/// The header that reports messages skipped because the cursor had fallen
+/// behind retention.
+pub const SKIPPED_HEADER: &str = "Sluice-Skipped-Messages";
+
+/// What one attempt delivered.
+#[derive(Debug, Default)]
+struct Batch {
+    messages: Vec<ConsumedMessage>,
+    skipped: i64,
+}
+
+/// The consume machinery of a node: cursors, readers and watermarks.
+pub struct Consumption {
+    store: Store,
+    readers: Readers,
+    watermarks: std::sync::Arc<Watermarks>,
+    settings: ConsumeSettings,
+    /// (tenant, group, topic) whose cursor rows exist, to skip the insert.
+    known_cursors: Cache<(String, String, String), ()>,
+}
+
+impl std::fmt::Debug for Consumption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumption").finish_non_exhaustive()
+    }
+}
+
+impl Consumption {
+    pub fn new(
+        store: Store,
+        readers: Readers,
+        watermarks: std::sync::Arc<Watermarks>,
+        settings: ConsumeSettings,
+    ) -> Self {
+        Self {
+            store,
+            readers,
+            watermarks,
+            settings,
+            known_cursors: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(600))
+                .build(),
+        }
+    }
+
+    /// Forgets which cursor rows exist, e.g. after a topic was deleted.
+    pub fn forget_cursors(&self) {
+        self.known_cursors.invalidate_all();
+    }
+
+    async fn ensure_cursors(
+        &self,
+        tenant: &TenantName,
+        group: &GroupName,
+        topic: &TopicName,
+        marks: &TopicMarks,
+    ) -> Result<(), ApiError> {
+        let key = (tenant.to_string(), group.to_string(), topic.to_string());
+        if self.known_cursors.contains_key(&key) {
+            return Ok(());
+        }
+        // A new group starts at the earliest retained offset.
+        self.store
+            .ensure_cursors(tenant, group, topic, &marks.lows())
+            .await?;
+        self.known_cursors.insert(key, ()).await;
+        Ok(())
+    }
+
+    /// One claim-read-commit round.
+    async fn attempt(
+        &self,
+        tenant: &TenantName,
+        group: &GroupName,
+        topic: &TopicName,
+        marks: &TopicMarks,
+        limit: usize,
+    ) -> Result<Batch, ApiError> {
+        self.ensure_cursors(tenant, group, topic, marks).await?;
+        let wanted = i64::try_from(limit).unwrap_or(i64::MAX);
+        let claim = self
+            .store
+            .claim(tenant, group, topic, &marks.highs(), wanted)
+            .await?;
+        if claim.partitions.is_empty() {
+            return Ok(Batch::default());
+        }
+        let mut batch = Batch::default();
+        let mut advances = Vec::new();
+        let mut bytes = 0usize;
+        let max_bytes = self.settings.max_response_bytes;
+        for claimed in &claim.partitions {
+            let remaining = limit - batch.messages.len();
+            if remaining == 0 || (bytes >= max_bytes && !batch.messages.is_empty()) {
+                break;
+            }
+            let request = ReadRequest {
+                topic: topic.to_string(),
+                partition: claimed.partition,
+                cursor: claimed.next_offset,
+                max_messages: remaining,
+                max_bytes: max_bytes.saturating_sub(bytes).max(1),
+                timeout: Duration::from_millis(self.settings.read_timeout_ms),
+                known_high: claimed.high,
+            };
+            let outcome = match self.readers.read(request).await {
+                Ok(outcome) => outcome,
+                Err(err) if batch.messages.is_empty() => return Err(err.into()),
+                Err(err) => {
+                    tracing::warn!(error = %err, "a partition read failed; answering with what was read");
+                    break;
+                }
+            };
+            if let Some(end) = outcome.end {
+                self.watermarks
+                    .observe(topic.as_str(), claimed.partition, end);
+            }
+            if outcome.next_cursor != claimed.next_offset {
+                advances.push((claimed.partition, outcome.next_cursor));
+            }
+            bytes += outcome
+                .messages
+                .iter()
+                .map(ConsumedMessage::size)
+                .sum::<usize>();
+            batch.skipped += outcome.skipped;
+            batch.messages.extend(outcome.messages);
+        }
+        // The cursors move before a single byte of the answer is written.
+        claim.commit(&advances).await?;
+        Ok(batch)
+    }
+}
+
+/// The consume handler.
+pub async fn consume(
+    user: Authenticated,
+    path: web::Path<String>,
+    query: web::Query<ConsumeQuery>,
+    topics: web::Data<TopicAdmin>,
+    watermarks: web::Data<Watermarks>,
+    consumption: web::Data<Consumption>,
+) -> Result<HttpResponse, ApiError> {
+    let topic = user.0.authorize(&path, Access::Read)?;
+    let params = query.validate(&consumption.settings, &user.0.username)?;
+    let partitions = topics.partitions(topic.as_str()).await?;
+    let marks = watermarks.get(topic.as_str(), partitions).await?;
+    let tenant = &user.0.tenant;
+    let deadline = Instant::now() + params.wait;
+    let batch = loop {
+        // Register for wake-ups before looking, so none is missed.
+        let changed = marks.changed();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let batch = consumption
+            .attempt(tenant, &params.group, &topic, &marks, params.limit)
+            .await?;
+        if !batch.messages.is_empty() || Instant::now() >= deadline {
+            break batch;
+        }
+        tokio::select! {
+            () = &mut changed => {}
+            () = tokio::time::sleep_until(deadline.into()) => {}
+        }
+    };
+    let mut response = HttpResponse::Ok();
+    response.insert_header(("Cache-Control", "no-store"));
+    if batch.skipped > 0 {
+        response.insert_header((SKIPPED_HEADER, batch.skipped.to_string()));
+        metrics_skipped(tenant, batch.skipped);
+    }
+    let messages: Vec<OutMessage> = batch
+        .messages
+        .into_iter()
+        .map(|m| OutMessage::new(topic.as_str(), m, params.encoding))
+        .collect();
+    Ok(response.json(messages))
+}
+
+/// Reports skipped messages in the log until the metrics exporter exists.
+fn metrics_skipped(tenant: &TenantName, skipped: i64) {
+    tracing::warn!(%tenant, skipped, "messages skipped: the cursor had fallen behind retention");
+}

@@ -1,0 +1,95 @@
+//! Consumed messages as JSON. Keys, values and header values that are not
+//! UTF-8 come back as base64 and are marked, so nothing is ever mangled.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use crate::kafka::ConsumedMessage;
+use crate::produce::Encoding;
+
+/// Text as it goes out, and whether it had to be base64.
+fn encode(bytes: &[u8], encoding: Encoding) -> (String, bool) {
+    match (encoding, std::str::from_utf8(bytes)) {
+        (Encoding::None, Ok(text)) => (text.to_owned(), false),
+        _ => (BASE64.encode(bytes), true),
+    }
+}
+
+/// Headers in their Kafka order, as a JSON object.
+#[derive(Debug)]
+pub struct HeaderMap(Vec<(String, String)>);
+
+impl Serialize for HeaderMap {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// One message of a consume response, named as OVH's API names them.
+#[derive(Debug, Serialize)]
+pub struct OutMessage {
+    #[serde(rename = "Topic")]
+    topic: String,
+    #[serde(rename = "Partition")]
+    partition: i32,
+    #[serde(rename = "Offset")]
+    offset: i64,
+    #[serde(rename = "Timestamp")]
+    timestamp: Option<i64>,
+    #[serde(rename = "Key")]
+    key: Option<String>,
+    #[serde(rename = "KeyEncoding", skip_serializing_if = "Option::is_none")]
+    key_encoding: Option<&'static str>,
+    #[serde(rename = "Value")]
+    value: Option<String>,
+    #[serde(rename = "ValueEncoding", skip_serializing_if = "Option::is_none")]
+    value_encoding: Option<&'static str>,
+    #[serde(rename = "Headers")]
+    headers: HeaderMap,
+    #[serde(rename = "HeadersEncoding", skip_serializing_if = "Option::is_none")]
+    headers_encoding: Option<&'static str>,
+}
+
+fn marker(base64: bool) -> Option<&'static str> {
+    base64.then_some("base64")
+}
+
+impl OutMessage {
+    pub fn new(topic: &str, m: ConsumedMessage, encoding: Encoding) -> Self {
+        let key = m.key.as_deref().map(|k| encode(k, encoding));
+        let value = m.value.as_deref().map(|v| encode(v, encoding));
+        // Header values share one marker: all text, or all base64.
+        let headers_base64 = encoding == Encoding::Base64
+            || m.headers
+                .iter()
+                .any(|(_, v)| std::str::from_utf8(v).is_err());
+        let header_encoding = if headers_base64 {
+            Encoding::Base64
+        } else {
+            Encoding::None
+        };
+        let headers = m
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), encode(v, header_encoding).0))
+            .collect();
+        OutMessage {
+            topic: topic.to_owned(),
+            partition: m.partition,
+            offset: m.offset,
+            timestamp: m.timestamp,
+            key_encoding: key.as_ref().and_then(|(_, b64)| marker(*b64)),
+            key: key.map(|(text, _)| text),
+            value_encoding: value.as_ref().and_then(|(_, b64)| marker(*b64)),
+            value: value.map(|(text, _)| text),
+            headers: HeaderMap(headers),
+            headers_encoding: marker(headers_base64 && !m.headers.is_empty()),
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The per-node reader cache: a small fixed pool of rdkafka consumers that
+//! never join a group (partition-assigned, no rebalances), each holding the last partition read through it. A
+//! partition always maps to the same reader, so a group reading on from
+//! where its last GET stopped hits a reader already positioned there (the
+//! fast path: no assign, no extra round trip). Threads, memory and Kafka
+//! connections depend on the pool size only, never on tenants, topics or
+//! groups. All calls here block and run on the blocking pool.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::client_config::base_config;
+use super::error::KafkaError;
+use crate::config::KafkaSettings;
+
+/// A message read from Kafka.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedMessage {
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: Option<i64>,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl ConsumedMessage {
+    /// Bytes of payload, for the response byte cap.
+    pub fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len)
+            + self.value.as_ref().map_or(0, Vec::len)
+            + self
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+    }
+}
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub struct ReadRequest {
+    pub topic: String,
+    pub partition: i32,
+    /// The next offset to deliver.
+    pub cursor: i64,
+    pub max_messages: usize,
+    pub max_bytes: usize,
+    pub timeout: Duration,
+    /// The high watermark the claim saw: messages exist below it, so an
+    /// end-of-partition event for an offset below it is stale (queued
+    /// before they arrived) and reading goes on.
+    pub known_high: i64,
+}
+
+/// What was read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOutcome {
+    pub messages: Vec<ConsumedMessage>,
+    /// Where the cursor goes: after the last message, or where the reader
+    /// stands if nothing was deliverable.
+    pub next_cursor: i64,
+    /// Messages lost to retention: the cursor was behind the earliest
+    /// retained offset and jumped forward by this many.
+    pub skipped: i64,
+    /// The end of the partition, when the reader reached it.
+    pub end: Option<i64>,
+}
+
+struct Reader {
+    consumer: BaseConsumer,
+    assigned: Option<(String, i32)>,
+    /// The offset the consumer's next message for the assignment has.
+    position: i64,
+}
+
+impl Reader {
+    fn assign(&mut self, topic: &str, partition: i32, offset: i64) -> Result<(), KafkaError> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(topic, partition, Offset::Offset(offset))
+            .map_err(|e| KafkaError::Unavailable(e.to_string()))?;
+        self.consumer
+            .assign(&list)
+            .map_err(|e| KafkaError::Unavailable(e.to_string()))?;
+        self.assigned = Some((topic.to_owned(), partition));
+        self.position = offset;
+        Ok(())
+    }
+
+    fn read(
+        &mut self,
+        req: &ReadRequest,
+        fetch_timeout: Duration,
+    ) -> Result<ReadOutcome, KafkaError> {
+        let positioned = self
+            .assigned
+            .as_ref()
+            .is_some_and(|(t, p)| *t == req.topic && *p == req.partition)
+            && self.position == req.cursor;
+        if !positioned {
+            self.assign(&req.topic, req.partition, req.cursor)?;
+        }
+        let mut outcome = ReadOutcome {
+            next_cursor: req.cursor,
+            ..ReadOutcome::default()
+        };
+        let mut bytes = 0usize;
+        let deadline = Instant::now() + req.timeout;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            match self.consumer.poll(deadline - now) {
+                None => {}
+                Some(Ok(m)) => {
+                    // A fetch from the middle of a batch returns the whole
+                    // batch on real Kafka: drop what lies before the cursor.
+                    if m.topic() != req.topic
+                        || m.partition() != req.partition
+                        || m.offset() < outcome.next_cursor
+                    {
+                        continue;
+                    }
+                    let message = ConsumedMessage {
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        timestamp: m.timestamp().to_millis(),
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec),
+                        headers: m
+                            .headers()
+                            .map(|hs| {
+                                hs.iter()
+                                    .map(|h| {
+                                        (h.key.to_owned(), h.value.unwrap_or_default().to_vec())
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    };
+                    bytes += message.size();
+                    outcome.next_cursor = message.offset + 1;
+                    self.position = outcome.next_cursor;
+                    outcome.messages.push(message);
+                    if outcome.messages.len() >= req.max_messages || bytes >= req.max_bytes {
+                        break;
+                    }
+                }
+                Some(Err(RdError::PartitionEOF(partition))) if partition == req.partition => {
+                    let at = self.position.max(outcome.next_cursor);
+                    if at >= req.known_high || !outcome.messages.is_empty() {
+                        outcome.end = Some(at);
+                        break;
+                    }
+                }
+                Some(Err(RdError::PartitionEOF(_))) => {}
+                Some(Err(err)) if out_of_range(&err) => {
+                    let (low, high) = self
+                        .consumer
+                        .fetch_watermarks(&req.topic, req.partition, fetch_timeout)
+                        .map_err(|e| KafkaError::Unavailable(e.to_string()))?;
+                    let target = if outcome.next_cursor < low || outcome.next_cursor > high {
+                        low
+                    } else {
+                        outcome.next_cursor
+                    };
+                    outcome.skipped += (target - outcome.next_cursor).max(0);
+                    tracing::warn!(
+                        topic = %req.topic,
+                        partition = req.partition,
+                        from = outcome.next_cursor,
+                        to = target,
+                        "cursor was outside the retained offsets; moved to the earliest"
+                    );
+                    outcome.next_cursor = target;
+                    self.assign(&req.topic, req.partition, target)?;
+                }
+                Some(Err(err)) => {
+                    // Keep what was read; anything else is a Kafka problem.
+                    self.assigned = None;
+                    if outcome.messages.is_empty() {
+                        return Err(KafkaError::Unavailable(err.to_string()));
+                    }
+                    tracing::warn!(error = %err, "read stopped early");
+                    break;
+                }
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+fn out_of_range(err: &RdError) -> bool {
+    matches!(
+        err.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::OffsetOutOfRange | RDKafkaErrorCode::AutoOffsetReset)
+    )
+}
+
+/// The pool.
+pub struct Readers {
+    readers: Vec<Arc<Mutex<Reader>>>,
+    fetch_timeout: Duration,
+}
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readers")
+            .field("size", &self.readers.len())
+            .finish()
+    }
+}
+
+impl Readers {
+    pub fn new(settings: &KafkaSettings, size: usize) -> Result<Self, KafkaError> {
+        let readers = (0..size.max(1))
+            .map(|_| {
+                let mut config = base_config(settings);
+                config
+                    // librdkafka's assign() needs a group handle; this id is
+                    // never joined (no subscribe) and never committed to.
+                    .set("group.id", "sluice-readers")
+                    .set("enable.auto.commit", "false")
+                    .set("enable.auto.offset.store", "false")
+                    // A cursor behind retention must be noticed, not moved.
+                    .set("auto.offset.reset", "error")
+                    .set("enable.partition.eof", "true")
+                    .set("fetch.wait.max.ms", "10")
+                    // Per partition; one partition per reader at a time.
+                    .set("queued.max.messages.kbytes", "2048")
+                    .set("allow.auto.create.topics", "false");
+                let consumer: BaseConsumer = config
+                    .create()
+                    .map_err(|e| KafkaError::Config(e.to_string()))?;
+                Ok(Arc::new(Mutex::new(Reader {
+                    consumer,
+                    assigned: None,
+                    position: -1,
+                })))
+            })
+            .collect::<Result<Vec<_>, KafkaError>>()?;
+        Ok(Self {
+            readers,
+            fetch_timeout: Duration::from_secs(5),
+        })
+    }
+
+    fn reader_for(&self, topic: &str, partition: i32) -> Arc<Mutex<Reader>> {
+        let mut hasher = DefaultHasher::new();
+        (topic, partition).hash(&mut hasher);
+        let index = usize::try_from(hasher.finish() % self.readers.len() as u64).unwrap_or(0);
+        self.readers[index].clone()
+    }
+
+    /// Reads one partition at a cursor, on the blocking pool.
+    pub async fn read(&self, req: ReadRequest) -> Result<ReadOutcome, KafkaError> {
+        let reader = self.reader_for(&req.topic, req.partition);
+        let fetch_timeout = self.fetch_timeout;
+        tokio::task::spawn_blocking(move || {
+            let mut reader = reader
+                .lock()
+                .map_err(|_| KafkaError::Unavailable("reader poisoned".into()))?;
+            reader.read(&req, fetch_timeout)
+        })
+        .await
+        .map_err(|e| KafkaError::Unavailable(e.to_string()))?
+    }
+}

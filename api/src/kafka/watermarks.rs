@@ -1,0 +1,219 @@
+//! A per-node cache of partition watermarks, so that a GET knows which
+//! partitions have messages past their cursor without a broker round trip.
+//! It is fed by this node's producer deliveries, by other nodes' produce
+//! announcements, by the readers, and by a poller for topics in use; every
+//! rise wakes the long polls waiting on that topic.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::producer::Producer as _;
+use tokio::sync::Notify;
+
+use super::error::KafkaError;
+use super::producer::Producer;
+
+/// Topics not read for this long drop out of the cache and the poller.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// The watermarks of one topic's partitions.
+#[derive(Debug)]
+pub struct TopicMarks {
+    lows: Vec<AtomicI64>,
+    highs: Vec<AtomicI64>,
+    last_used: Mutex<Instant>,
+    changed: Notify,
+}
+
+impl TopicMarks {
+    fn new(partitions: usize) -> Self {
+        Self {
+            lows: (0..partitions).map(|_| AtomicI64::new(0)).collect(),
+            highs: (0..partitions).map(|_| AtomicI64::new(0)).collect(),
+            last_used: Mutex::new(Instant::now()),
+            changed: Notify::new(),
+        }
+    }
+
+    pub fn partitions(&self) -> usize {
+        self.highs.len()
+    }
+
+    /// (partition, high watermark) for every partition.
+    pub fn highs(&self) -> Vec<(i32, i64)> {
+        self.highs
+            .iter()
+            .enumerate()
+            .map(|(p, h)| {
+                (
+                    i32::try_from(p).unwrap_or(i32::MAX),
+                    h.load(Ordering::Acquire),
+                )
+            })
+            .collect()
+    }
+
+    /// (partition, low watermark) for every partition.
+    pub fn lows(&self) -> Vec<(i32, i64)> {
+        self.lows
+            .iter()
+            .enumerate()
+            .map(|(p, l)| {
+                (
+                    i32::try_from(p).unwrap_or(i32::MAX),
+                    l.load(Ordering::Acquire),
+                )
+            })
+            .collect()
+    }
+
+    /// Resolves at the next rise of any high watermark. Create it before
+    /// checking for messages, so that a rise in between is not missed.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+
+    fn raise(&self, partition: i32, high: i64) -> bool {
+        let Some(slot) = usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.highs.get(p))
+        else {
+            return false;
+        };
+        slot.fetch_max(high, Ordering::AcqRel) < high
+    }
+
+    fn set_low(&self, partition: usize, low: i64) {
+        if let Some(slot) = self.lows.get(partition) {
+            slot.store(low, Ordering::Release);
+        }
+    }
+
+    fn touch(&self) {
+        if let Ok(mut at) = self.last_used.lock() {
+            *at = Instant::now();
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.last_used
+            .lock()
+            .map(|at| at.elapsed() > IDLE)
+            .unwrap_or(true)
+    }
+}
+
+/// The node's watermark cache.
+pub struct Watermarks {
+    producer: Arc<Producer>,
+    topics: Mutex<HashMap<String, Arc<TopicMarks>>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Watermarks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watermarks").finish_non_exhaustive()
+    }
+}
+
+impl Watermarks {
+    pub fn new(producer: Arc<Producer>, timeout: Duration) -> Self {
+        Self {
+            producer,
+            topics: Mutex::new(HashMap::new()),
+            timeout,
+        }
+    }
+
+    fn cached(&self, topic: &str) -> Option<Arc<TopicMarks>> {
+        self.topics.lock().ok()?.get(topic).cloned()
+    }
+
+    /// The marks of a topic with `partitions` partitions; fetched from
+    /// Kafka only the first time (or when the partition count changed).
+    pub async fn get(&self, topic: &str, partitions: i32) -> Result<Arc<TopicMarks>, KafkaError> {
+        let count = usize::try_from(partitions).unwrap_or(0);
+        if let Some(marks) = self.cached(topic).filter(|m| m.partitions() == count) {
+            marks.touch();
+            return Ok(marks);
+        }
+        let marks = Arc::new(TopicMarks::new(count));
+        self.fetch_into(topic, &marks).await?;
+        if let Ok(mut topics) = self.topics.lock() {
+            topics.insert(topic.to_owned(), marks.clone());
+        }
+        Ok(marks)
+    }
+
+    /// Records that a partition's high watermark is at least `high`, and
+    /// wakes the long polls on the topic if it rose.
+    pub fn observe(&self, topic: &str, partition: i32, high: i64) {
+        if let Some(marks) = self.cached(topic) {
+            if marks.raise(partition, high) {
+                marks.changed.notify_waiters();
+            }
+        }
+    }
+
+    /// Drops a topic, e.g. when it is deleted.
+    pub fn forget(&self, topic: &str) {
+        if let Ok(mut topics) = self.topics.lock() {
+            topics.remove(topic);
+        }
+    }
+
+    async fn fetch_into(&self, topic: &str, marks: &Arc<TopicMarks>) -> Result<(), KafkaError> {
+        let producer = self.producer.current();
+        let name = topic.to_owned();
+        let count = marks.partitions();
+        let timeout = self.timeout;
+        let fetched = tokio::task::spawn_blocking(move || {
+            (0..count)
+                .map(|p| {
+                    let partition = i32::try_from(p).unwrap_or(i32::MAX);
+                    producer
+                        .client()
+                        .fetch_watermarks(&name, partition, timeout)
+                        .map_err(|e| KafkaError::Unavailable(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| KafkaError::Unavailable(e.to_string()))??;
+        let mut rose = false;
+        for (p, (low, high)) in fetched.into_iter().enumerate() {
+            marks.set_low(p, low);
+            rose |= marks.raise(i32::try_from(p).unwrap_or(i32::MAX), high);
+        }
+        if rose {
+            marks.changed.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// Refreshes every topic in use every `interval`, so that messages
+    /// produced without sluice (native clients) are noticed too.
+    pub fn spawn_poller(self: Arc<Self>, interval: Duration) {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let topics: Vec<(String, Arc<TopicMarks>)> = match self.topics.lock() {
+                    Ok(mut topics) => {
+                        topics.retain(|_, marks| !marks.idle());
+                        topics.iter().map(|(t, m)| (t.clone(), m.clone())).collect()
+                    }
+                    Err(_) => continue,
+                };
+                for (topic, marks) in topics {
+                    if let Err(err) = self.fetch_into(&topic, &marks).await {
+                        tracing::debug!(%topic, error = %err, "watermark refresh failed");
+                    }
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,59 @@
+//! Applies what other nodes announce through Postgres to this node's
+//! caches: tenancy changes drop cached logins and topic metadata; produce
+//! announcements raise watermarks and wake long polls.
+
+use std::sync::Arc;
+
+use tenancy::{ChangeEvent, Store, TenantName};
+
+use crate::auth::Authenticator;
+use crate::consume::Consumption;
+use crate::kafka::{TopicAdmin, Watermarks};
+
+/// The caches a node keeps in step with the cluster.
+#[derive(Debug, Clone)]
+pub struct Caches {
+    pub auth: Arc<Authenticator>,
+    pub topics: Arc<TopicAdmin>,
+    pub watermarks: Arc<Watermarks>,
+    pub consumption: Arc<Consumption>,
+}
+
+/// Starts the background task.
+pub fn spawn(store: &Store, caches: Caches) {
+    let mut changes = store.changes();
+    tokio::spawn(async move {
+        loop {
+            match changes.next().await {
+                ChangeEvent::Resynced => {
+                    tracing::info!("listening for cluster notices; cached logins dropped");
+                    caches.auth.forget_all();
+                }
+                ChangeEvent::Produced(notice) => {
+                    for (partition, high) in notice.highs {
+                        caches.watermarks.observe(&notice.topic, partition, high);
+                    }
+                }
+                ChangeEvent::Changed(notice) => {
+                    let (kind, _) = notice
+                        .action
+                        .split_once('.')
+                        .unwrap_or((notice.action.as_str(), ""));
+                    match kind {
+                        "tenant" => match notice.tenant.as_deref().map(TenantName::parse) {
+                            Some(Ok(tenant)) => caches.auth.forget_tenant(&tenant),
+                            _ => caches.auth.forget_all(),
+                        },
+                        "user" | "grant" => caches.auth.forget_user(&notice.target).await,
+                        "topic" => {
+                            caches.topics.forget(&notice.target).await;
+                            caches.watermarks.forget(&notice.target);
+                            caches.consumption.forget_cursors();
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    });
+}
