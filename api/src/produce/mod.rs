@@ -60,7 +60,8 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, 
     Ok(body)
 }
 
-/// The produce handler.
+/// The produce handler. Its arguments are extractors, one per dependency.
+#[allow(clippy::too_many_arguments)]
 pub async fn produce(
     user: Authenticated,
     path: web::Path<String>,
