@@ -221,7 +221,7 @@ fn defaults() -> serde_json::Value {
             "max_response_bytes": 4 * 1024 * 1024,
             "max_wait_ms": 30_000,
             "readers": 4,
-            "read_timeout_ms": 500,
+            "read_timeout_ms": 2000,
             "watermark_poll_ms": 1000,
             "mirror_interval_ms": 5000,
         },

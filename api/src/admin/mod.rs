@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod grants;
+mod groups;
 mod health;
 mod tenants;
 mod topics;
@@ -68,6 +69,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::resource("/tenants/{tenant}/topics/{topic}")
                     .route(web::get().to(topics::show))
                     .route(web::delete().to(topics::delete)),
+            )
+            .service(web::resource("/tenants/{tenant}/groups").route(web::get().to(groups::list)))
+            .service(
+                web::resource("/tenants/{tenant}/groups/{group}/reset")
+                    .route(web::post().to(groups::reset)),
             )
             .service(web::resource("/audit").route(web::get().to(audit::list)))
             .default_service(web::to(crate::error::route_not_found)),

@@ -58,6 +58,9 @@ pub enum AdminCommand {
     /// Topics in Kafka, within the tenant's quota
     #[command(subcommand)]
     Topic(TopicCommand),
+    /// Consumer groups: lag and resets
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// The audit log, newest first
     Audit(AuditArgs),
 }
@@ -188,6 +191,22 @@ pub enum TopicCommand {
     Show { name: String },
     /// Delete a topic from Kafka
     Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// List a tenant's groups with their lag per topic
+    List { tenant: String },
+    /// Move a group's cursors on a topic
+    Reset {
+        tenant: String,
+        group: String,
+        #[arg(long)]
+        topic: String,
+        /// earliest, latest, an RFC 3339 time, or milliseconds since the epoch
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -454,6 +473,23 @@ async fn execute(args: AdminArgs, config: Option<&Path>) -> Result<Output, CliEr
                     .delete(&["v1", "tenants", tenant, "topics", &name])
                     .await?;
                 (Kind::Done(format!("topic {name} deleted")), Value::Null)
+            }
+        },
+        AdminCommand::Group(cmd) => match cmd {
+            GroupCommand::List { tenant } => (
+                Kind::Groups,
+                client.get(&["v1", "tenants", &tenant, "groups"]).await?,
+            ),
+            GroupCommand::Reset {
+                tenant,
+                group,
+                topic,
+                to,
+            } => {
+                let to = to.parse::<i64>().map_or_else(|_| json!(to), |ms| json!(ms));
+                let body = json!({ "topic": topic, "to": to });
+                let path: &[&str] = &["v1", "tenants", &tenant, "groups", &group, "reset"];
+                (Kind::Reset, client.post(path, &body).await?)
             }
         },
         AdminCommand::Audit(filter) => {

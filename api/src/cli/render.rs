@@ -18,6 +18,8 @@ pub enum Kind {
     Grants,
     Topic,
     Topics,
+    Groups,
+    Reset,
     Audit,
     /// A command with no body to show, only a confirmation.
     Done(String),
@@ -162,6 +164,44 @@ pub fn print(output: &Output, json: bool) {
                     text(t, "created_at"),
                 ]
             }),
+        )
+        .to_string(),
+        Kind::Groups => table(
+            &[
+                "GROUP",
+                "KAFKA GROUP",
+                "TOPIC",
+                "LAG",
+                "PARTITIONS (offset/high)",
+            ],
+            items(body).iter().map(|g| {
+                let partitions = items(g.get("partitions").unwrap_or(&Value::Null))
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{}:{}/{}",
+                            text(p, "partition"),
+                            text(p, "offset"),
+                            text(p, "high")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                vec![
+                    text(g, "group"),
+                    text(g, "kafka_group"),
+                    text(g, "topic"),
+                    text(g, "lag"),
+                    partitions,
+                ]
+            }),
+        )
+        .to_string(),
+        Kind::Reset => table(
+            &["PARTITION", "OFFSET"],
+            items(body.get("partitions").unwrap_or(&Value::Null))
+                .iter()
+                .map(|p| vec![text(p, "partition"), text(p, "offset")]),
         )
         .to_string(),
         Kind::Audit => table(

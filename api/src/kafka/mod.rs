@@ -12,5 +12,5 @@ pub use client_config::base_config;
 pub use error::KafkaError;
 pub use producer::{Delivered, DeliveryFailure, OutgoingMessage, Producer};
 pub use readers::{ConsumedMessage, ReadOutcome, ReadRequest, Readers};
-pub use topics::{PartitionInfo, TopicAdmin, TopicDescription, ALLOWED_TOPIC_CONFIG};
+pub use topics::{OffsetTarget, PartitionInfo, TopicAdmin, TopicDescription, ALLOWED_TOPIC_CONFIG};
 pub use watermarks::{TopicMarks, Watermarks};

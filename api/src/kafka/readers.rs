@@ -167,12 +167,8 @@ impl Reader {
                         .consumer
                         .fetch_watermarks(&req.topic, req.partition, fetch_timeout)
                         .map_err(|e| KafkaError::Unavailable(e.to_string()))?;
-                    let target = if outcome.next_cursor < low || outcome.next_cursor > high {
-                        low
-                    } else {
-                        outcome.next_cursor
-                    };
-                    outcome.skipped += (target - outcome.next_cursor).max(0);
+                    let (target, skipped) = reposition(outcome.next_cursor, low, high);
+                    outcome.skipped += skipped;
                     tracing::warn!(
                         topic = %req.topic,
                         partition = req.partition,
@@ -195,6 +191,20 @@ impl Reader {
             }
         }
         Ok(outcome)
+    }
+}
+
+/// Where a cursor Kafka called out of range goes, and how many messages
+/// that skips: behind the earliest retained offset it jumps there (the
+/// messages in between are gone); past the end (the topic was recreated)
+/// it starts again from the earliest, skipping nothing that exists.
+fn reposition(cursor: i64, low: i64, high: i64) -> (i64, i64) {
+    if cursor < low {
+        (low, low - cursor)
+    } else if cursor > high {
+        (low, 0)
+    } else {
+        (cursor, 0)
     }
 }
 
@@ -272,5 +282,25 @@ impl Readers {
         })
         .await
         .map_err(|e| KafkaError::Unavailable(e.to_string()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reposition;
+
+    #[test]
+    fn a_cursor_behind_retention_jumps_to_the_earliest_offset_and_counts_the_skip() {
+        assert_eq!(reposition(3, 6, 10), (6, 3));
+    }
+
+    #[test]
+    fn a_cursor_past_the_end_starts_over_without_counting_a_skip() {
+        assert_eq!(reposition(15, 0, 10), (0, 0));
+    }
+
+    #[test]
+    fn a_cursor_inside_the_log_stays() {
+        assert_eq!(reposition(7, 6, 10), (7, 0));
     }
 }

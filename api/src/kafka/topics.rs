@@ -9,8 +9,10 @@ use std::time::Duration;
 use moka::future::Cache;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
 use rdkafka::producer::Producer as _;
+use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
 use super::client_config::base_config;
@@ -39,9 +41,20 @@ pub struct TopicDescription {
     pub partitions: Vec<PartitionInfo>,
 }
 
+/// Where to move a group's cursors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetTarget {
+    Earliest,
+    Latest,
+    /// The first message at or after this time (ms since the epoch).
+    Timestamp(i64),
+}
+
 /// Kafka-side topic management and metadata.
 pub struct TopicAdmin {
     admin: AdminClient<DefaultClientContext>,
+    /// For offset-by-time lookups; never joins a group.
+    lookup: Arc<BaseConsumer>,
     producer: Arc<Producer>,
     timeout: Duration,
     replication_factor: i32,
@@ -75,8 +88,14 @@ impl TopicAdmin {
         let admin = base_config(settings)
             .create()
             .map_err(|e| KafkaError::Config(e.to_string()))?;
+        let lookup: BaseConsumer = base_config(settings)
+            .set("group.id", "sluice-admin-lookups")
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| KafkaError::Config(e.to_string()))?;
         Ok(Self {
             admin,
+            lookup: Arc::new(lookup),
             producer,
             timeout: Duration::from_millis(settings.request_timeout_ms),
             replication_factor: settings.replication_factor,
@@ -231,6 +250,59 @@ impl TopicAdmin {
             name: name.to_owned(),
             partitions,
         })
+    }
+
+    /// The offset of each partition that `target` designates.
+    pub async fn offsets_for(
+        &self,
+        name: &str,
+        target: OffsetTarget,
+    ) -> Result<Vec<(i32, i64)>, KafkaError> {
+        let description = self.describe(name).await?;
+        let OffsetTarget::Timestamp(ms) = target else {
+            return Ok(description
+                .partitions
+                .iter()
+                .map(|p| {
+                    (
+                        p.partition,
+                        if target == OffsetTarget::Earliest {
+                            p.low
+                        } else {
+                            p.high
+                        },
+                    )
+                })
+                .collect());
+        };
+        let lookup = self.lookup.clone();
+        let topic = name.to_owned();
+        let timeout = self.timeout;
+        tokio::task::spawn_blocking(move || {
+            let mut query = TopicPartitionList::new();
+            for p in &description.partitions {
+                query
+                    .add_partition_offset(&topic, p.partition, Offset::Offset(ms))
+                    .map_err(|e| KafkaError::Unavailable(e.to_string()))?;
+            }
+            let found = lookup
+                .offsets_for_times(query, timeout)
+                .map_err(unavailable)?;
+            Ok(description
+                .partitions
+                .iter()
+                .map(|p| {
+                    let offset = found
+                        .find_partition(&topic, p.partition)
+                        .and_then(|e| e.offset().to_raw())
+                        .filter(|o| *o >= 0)
+                        .unwrap_or(p.high);
+                    (p.partition, offset)
+                })
+                .collect())
+        })
+        .await
+        .map_err(|e| KafkaError::Unavailable(e.to_string()))?
     }
 
     /// A cheap round trip to the cluster, for readiness.

@@ -1,75 +1,20 @@
 //! Runs the real binary with every log level on and proves that no
 //! password, credential header or admin token reaches its logs.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::helpers::process::BinaryNode;
+use crate::helpers::{broker, data_client, unique_tenant, TestApp, ADMIN_TOKEN};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-use crate::helpers::{broker, data_client, tls, unique_tenant, TestApp, ADMIN_TOKEN};
 
 #[tokio::test]
 async fn no_password_or_token_ever_reaches_the_logs() {
     let database_url = TestApp::fresh_database().await;
-    let certs = tls::certs();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sluice.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:0\"\n\
-             [tls]\nenabled = true\ncert = \"{}\"\nkey = \"{}\"\n\
-             [database]\nurl = \"{database_url}\"\n\
-             [admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n\
-             [kafka]\nbootstrap_servers = \"{}\"\nreplication_factor = 1\n\
-             [kafka.properties]\n\"batch.num.messages\" = \"1\"\n\
-             [log]\nformat = \"json\"\n",
-            certs.cert.display(),
-            certs.key.display(),
-            broker::bootstrap()
-        ),
-    )
-    .unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .env("RUST_LOG", "trace")
-        .env_remove("SLUICE_CONFIG")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = Vec::new();
-    let (admin, public) = loop {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("the server starts")
-            .unwrap()
-            .expect("the server is still running");
-        log.push(line.clone());
-        if let Ok(event) = serde_json::from_str::<Value>(&line) {
-            if event["message"] == "sluice is serving" {
-                break (
-                    event["admin"].as_str().unwrap().to_owned(),
-                    event["public"].as_str().unwrap().to_owned(),
-                );
-            }
-        }
-    };
-    let collector = tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            log.push(line);
-        }
-        log
-    });
-
-    let admin_url = format!("http://{admin}");
-    let public_url = format!("https://localhost:{}", public.rsplit_once(':').unwrap().1);
+    let mut node = BinaryNode::start(&database_url, &broker::bootstrap(), "trace").await;
+    let admin_url = node.admin_url.clone();
+    let public_url = node.public_url.clone();
     let http = reqwest::Client::new();
     let data = data_client();
     let tenant = unique_tenant();
@@ -127,14 +72,10 @@ async fn no_password_or_token_ever_reaches_the_logs() {
         .unwrap();
     assert_eq!(bad_admin.status(), reqwest::StatusCode::UNAUTHORIZED);
 
-    let started = Instant::now();
-    nix_terminate(&child);
-    let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "the server did not stop"
-    );
-    let log = collector.await.unwrap().join("\n");
+    node.signal("TERM");
+    let stopped = tokio::time::timeout(Duration::from_secs(20), node.child.wait()).await;
+    assert!(stopped.is_ok(), "the server did not stop");
+    let log = node.log.await.unwrap().join("\n");
 
     assert!(
         log.contains("/topic/"),
@@ -153,15 +94,5 @@ async fn no_password_or_token_ever_reaches_the_logs() {
     ];
     for secret in secrets {
         assert!(!log.contains(&secret), "a secret reached the log: {secret}");
-    }
-}
-
-/// Asks the child to stop the way an orchestrator would.
-fn nix_terminate(child: &tokio::process::Child) {
-    if let Some(pid) = child.id() {
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .status();
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod kafka;
+pub mod process;
 pub mod proxy;
 pub mod tls;
 
@@ -66,6 +67,19 @@ impl TestApp {
     /// A second node of the same cluster: same database, same broker.
     pub async fn spawn_node(other: &TestApp) -> TestApp {
         Self::start(other.database_url.clone(), other.bootstrap.clone(), |f| f).await
+    }
+
+    /// A second node of the same cluster, with configuration changes.
+    pub async fn start_node_with(
+        other: &TestApp,
+        customize: impl FnOnce(Figment) -> Figment,
+    ) -> TestApp {
+        Self::start(
+            other.database_url.clone(),
+            other.bootstrap.clone(),
+            customize,
+        )
+        .await
     }
 
     async fn start(

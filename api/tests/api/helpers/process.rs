@@ -1,0 +1,115 @@
+//! A node run as the real `sluice` binary, for tests that kill it, signal
+//! it, read its logs or measure its threads and memory.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::task::JoinHandle;
+
+use super::{tls, ADMIN_TOKEN};
+
+pub struct BinaryNode {
+    pub child: tokio::process::Child,
+    pub admin_url: String,
+    pub public_url: String,
+    /// Every log line, returned when the process ends.
+    pub log: JoinHandle<Vec<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl BinaryNode {
+    /// Starts `sluice serve` with a config file, JSON logs at `rust_log`.
+    pub async fn start(database_url: &str, bootstrap: &str, rust_log: &str) -> BinaryNode {
+        let certs = tls::certs();
+        let dir = tempfile::tempdir().unwrap();
+        let config: PathBuf = dir.path().join("sluice.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:0\"\n\
+                 [tls]\nenabled = true\ncert = \"{}\"\nkey = \"{}\"\n\
+                 [database]\nurl = \"{database_url}\"\n\
+                 [admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n\
+                 [kafka]\nbootstrap_servers = \"{bootstrap}\"\nreplication_factor = 1\n\
+                 [kafka.properties]\n\"batch.num.messages\" = \"1\"\n\
+                 [log]\nformat = \"json\"\n",
+                certs.cert.display(),
+                certs.key.display(),
+            ),
+        )
+        .unwrap();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            // The startup line carries the bound ports; keep it whatever the level.
+            .env("RUST_LOG", format!("{rust_log},sluice::startup=info"))
+            .env_remove("SLUICE_CONFIG")
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut log = Vec::new();
+        let (admin, public) = loop {
+            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+                .await
+                .expect("the server starts")
+                .unwrap()
+                .expect("the server is still running");
+            log.push(line.clone());
+            if let Ok(event) = serde_json::from_str::<Value>(&line) {
+                if event["message"] == "sluice is serving" {
+                    break (
+                        event["admin"].as_str().unwrap().to_owned(),
+                        event["public"].as_str().unwrap().to_owned(),
+                    );
+                }
+            }
+        };
+        let log = tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                log.push(line);
+            }
+            log
+        });
+        BinaryNode {
+            child,
+            admin_url: format!("http://{admin}"),
+            public_url: format!("https://localhost:{}", public.rsplit_once(':').unwrap().1),
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Sends a signal by name (TERM, KILL, …).
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Threads and resident memory (KiB) of the process, from /proc.
+    pub fn threads_and_rss(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap()
+        };
+        (field("Threads:"), field("VmRSS:"))
+    }
+}
