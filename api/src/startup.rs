@@ -17,7 +17,7 @@ use crate::auth::Authenticator;
 use crate::config::{ConfigError, Settings};
 use crate::consume::{self, Consumption};
 use crate::error;
-use crate::kafka::{KafkaError, Producer, Readers, TopicAdmin, Watermarks};
+use crate::kafka::{KafkaError, Mirror, Producer, Readers, TopicAdmin, Watermarks};
 use crate::notices::{self, Caches};
 use crate::produce;
 use crate::produce::Announcer;
@@ -96,11 +96,16 @@ impl Application {
             .clone()
             .spawn_poller(Duration::from_millis(settings.consume.watermark_poll_ms));
         let readers = Readers::new(&settings.kafka, settings.consume.readers)?;
+        let mirror = match settings.consume.mirror_interval_ms {
+            0 => Mirror::disabled(),
+            ms => Mirror::spawn(&settings.kafka, Duration::from_millis(ms))?,
+        };
         let consumption = Arc::new(Consumption::new(
             store.clone(),
             readers,
             watermarks.clone(),
             settings.consume.clone(),
+            mirror,
         ));
         notices::spawn(
             &store,

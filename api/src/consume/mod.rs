@@ -20,7 +20,9 @@ pub use response::OutMessage;
 use crate::auth::{Access, Authenticated};
 use crate::config::ConsumeSettings;
 use crate::error::ApiError;
-use crate::kafka::{ConsumedMessage, ReadRequest, Readers, TopicAdmin, TopicMarks, Watermarks};
+use crate::kafka::{
+    ConsumedMessage, Mirror, ReadRequest, Readers, TopicAdmin, TopicMarks, Watermarks,
+};
 
 /// The header that reports messages skipped because the cursor had fallen
 /// behind retention.
@@ -39,6 +41,7 @@ pub struct Consumption {
     readers: Readers,
     watermarks: std::sync::Arc<Watermarks>,
     settings: ConsumeSettings,
+    mirror: Mirror,
     /// (tenant, group, topic) whose cursor rows exist, to skip the insert.
     known_cursors: Cache<(String, String, String), ()>,
 }
@@ -55,12 +58,14 @@ impl Consumption {
         readers: Readers,
         watermarks: std::sync::Arc<Watermarks>,
         settings: ConsumeSettings,
+        mirror: Mirror,
     ) -> Self {
         Self {
             store,
             readers,
             watermarks,
             settings,
+            mirror,
             known_cursors: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(600))
@@ -153,6 +158,11 @@ impl Consumption {
         }
         // The cursors move before a single byte of the answer is written.
         claim.commit(&advances).await?;
+        let kafka_group = group.kafka_id(tenant);
+        for (partition, next_offset) in &advances {
+            self.mirror
+                .record(&kafka_group, topic.as_str(), *partition, *next_offset);
+        }
         Ok(batch)
     }
 }

@@ -3,6 +3,7 @@
 
 mod client_config;
 mod error;
+mod mirror;
 mod producer;
 mod readers;
 mod topics;
@@ -10,6 +11,7 @@ mod watermarks;
 
 pub use client_config::base_config;
 pub use error::KafkaError;
+pub use mirror::Mirror;
 pub use producer::{Delivered, DeliveryFailure, OutgoingMessage, Producer};
 pub use readers::{ConsumedMessage, ReadOutcome, ReadRequest, Readers};
 pub use topics::{OffsetTarget, PartitionInfo, TopicAdmin, TopicDescription, ALLOWED_TOPIC_CONFIG};

@@ -16,6 +16,7 @@ mod grants;
 mod groups;
 mod helpers;
 mod logs;
+mod mirror;
 mod postgres_down;
 mod produce;
 mod tenants;
