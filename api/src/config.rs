@@ -31,6 +31,7 @@ pub struct Settings {
     pub produce: ProduceSettings,
     pub consume: ConsumeSettings,
     pub auth: AuthSettings,
+    pub http: HttpSettings,
     /// Defaults for the quota of new tenants; each field can be overridden
     /// when the tenant is created.
     pub quota: Quota,
@@ -146,6 +147,39 @@ pub struct AuthSettings {
     pub cache_ttl_seconds: u64,
     /// Most argon2 verifications running at once on a node.
     pub max_concurrent_verifications: usize,
+    /// Logins needing a password check (not cached), per username per
+    /// minute, on each node; known and unknown names alike.
+    pub login_attempts_per_minute: u32,
+    /// Logins needing a password check, per client address per minute.
+    pub address_attempts_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Addresses or CIDR ranges of proxies whose `X-Forwarded-For` is
+    /// believed, e.g. `["10.0.0.0/8", "127.0.0.1"]`.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl HttpSettings {
+    /// The trusted proxies as networks; a bare address is a /32 or /128.
+    pub fn trusted_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|entry| {
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        invalid(
+                            "http.trusted_proxies",
+                            &format!("'{entry}' is not an address or CIDR range"),
+                        )
+                    })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -228,6 +262,11 @@ fn defaults() -> serde_json::Value {
         "auth": {
             "cache_ttl_seconds": 60,
             "max_concurrent_verifications": 2,
+            "login_attempts_per_minute": 10,
+            "address_attempts_per_minute": 120,
+        },
+        "http": {
+            "trusted_proxies": [],
         },
         "database": {
             "url": "postgres://sluice:sluice@127.0.0.1:5432/sluice",
@@ -388,6 +427,29 @@ impl Settings {
             return Err(invalid(
                 "auth.max_concurrent_verifications",
                 "must be at least 1",
+            ));
+        }
+        if self.auth.login_attempts_per_minute == 0 {
+            return Err(invalid(
+                "auth.login_attempts_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if self.auth.address_attempts_per_minute == 0 {
+            return Err(invalid(
+                "auth.address_attempts_per_minute",
+                "must be at least 1",
+            ));
+        }
+        self.http.trusted_networks()?;
+        let byte_burst = self
+            .quota
+            .bytes_per_second
+            .saturating_mul(u64::from(self.quota.burst_seconds));
+        if byte_burst < self.produce.max_message_bytes as u64 {
+            return Err(invalid(
+                "quota.bytes_per_second",
+                "times quota.burst_seconds must be at least produce.max_message_bytes, or the largest message could never pass",
             ));
         }
         self.quota.validate().map_err(|e| ConfigError::Invalid {

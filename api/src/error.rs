@@ -39,6 +39,15 @@ pub enum ApiError {
     Forbidden(String),
     #[error(transparent)]
     Kafka(#[from] KafkaError),
+    /// Over the tenant's quota.
+    #[error("{message}")]
+    RateLimited {
+        retry_after: std::time::Duration,
+        message: String,
+    },
+    /// Too many password checks for this username or address.
+    #[error("too many login attempts; retry later")]
+    LoginThrottled { retry_after: std::time::Duration },
     #[error("no route for {method} {path}")]
     RouteNotFound { method: String, path: String },
     #[error("method not allowed on this route")]
@@ -56,6 +65,8 @@ impl ApiError {
             ApiError::TooLarge { code, .. } => (*code).to_owned(),
             ApiError::AdminUnauthorized | ApiError::Unauthenticated => "unauthorized".to_owned(),
             ApiError::Forbidden(_) => "forbidden".to_owned(),
+            ApiError::RateLimited { .. } => "rate_limited".to_owned(),
+            ApiError::LoginThrottled { .. } => "too_many_login_attempts".to_owned(),
             ApiError::Kafka(err) => match err {
                 KafkaError::UnknownTopic(_) => "topic_not_found",
                 KafkaError::TopicExists(_) => "topic_exists",
@@ -105,6 +116,9 @@ impl ResponseError for ApiError {
             }
             ApiError::AdminUnauthorized | ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } | ApiError::LoginThrottled { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Kafka(err) => match err {
                 KafkaError::UnknownTopic(_) => StatusCode::NOT_FOUND,
                 KafkaError::TopicExists(_) => StatusCode::CONFLICT,
@@ -144,6 +158,11 @@ impl ResponseError for ApiError {
                 if let Ok(value) = HeaderValue::from_str(&challenge) {
                     response.insert_header((header::WWW_AUTHENTICATE, value));
                 }
+            }
+            ApiError::RateLimited { retry_after, .. }
+            | ApiError::LoginThrottled { retry_after } => {
+                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                response.insert_header((header::RETRY_AFTER, seconds.to_string()));
             }
             ApiError::Tenancy(TenancyError::Database { .. })
             | ApiError::Kafka(KafkaError::Unavailable(_)) => {

@@ -13,7 +13,7 @@ use tenancy::Store;
 use tracing_actix_web::TracingLogger;
 
 use crate::admin::{self, AdminToken, QuotaDefaults};
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, TrustedProxies};
 use crate::config::{ConfigError, Settings};
 use crate::consume::{self, Consumption};
 use crate::error;
@@ -21,7 +21,9 @@ use crate::kafka::{KafkaError, Mirror, Producer, Readers, TopicAdmin, Watermarks
 use crate::notices::{self, Caches};
 use crate::produce;
 use crate::produce::Announcer;
+use crate::ratelimit::{Cluster, LoginThrottle, TenantLimits};
 use crate::tls::{self, CertResolver, TlsError};
+use crate::{me, metrics};
 
 /// How long requests in flight may take to finish after SIGTERM.
 const SHUTDOWN_GRACE_SECONDS: u64 = 10;
@@ -64,6 +66,16 @@ impl std::fmt::Debug for Application {
     }
 }
 
+/// What only the public listener's handlers depend on, one `web::Data` each.
+#[derive(Clone)]
+struct Public {
+    producer: web::Data<Producer>,
+    authenticator: web::Data<Authenticator>,
+    announcer: web::Data<Announcer>,
+    limits: web::Data<TenantLimits>,
+    trusted: web::Data<TrustedProxies>,
+}
+
 /// The shared pieces handlers depend on, one `web::Data` each.
 #[derive(Clone)]
 struct Shared {
@@ -87,7 +99,14 @@ impl Application {
             store.clone(),
             Duration::from_secs(settings.auth.cache_ttl_seconds),
             settings.auth.max_concurrent_verifications,
+            LoginThrottle::new(
+                settings.auth.login_attempts_per_minute,
+                settings.auth.address_attempts_per_minute,
+            ),
         )?);
+        let prometheus = web::Data::new(metrics::install());
+        let limits = web::Data::new(TenantLimits::new(Cluster::spawn(store.clone())));
+        let trusted = web::Data::new(TrustedProxies(settings.http.trusted_networks()?));
         let watermarks = Arc::new(Watermarks::new(
             producer.clone(),
             Duration::from_millis(settings.kafka.request_timeout_ms),
@@ -126,7 +145,7 @@ impl Application {
 
         let admin_listener = bind("admin", settings.admin.listen)?;
         let admin_addr = local_addr("admin", settings.admin.listen, &admin_listener)?;
-        let admin = admin_server(admin_listener, shared.clone(), token, &settings)
+        let admin = admin_server(admin_listener, shared.clone(), token, prometheus, &settings)
             .map_err(|source| bind_error("admin", admin_addr, source))?;
 
         let public_listener = bind("public", settings.listen)?;
@@ -134,9 +153,13 @@ impl Application {
         let public = public_server(
             public_listener,
             shared,
-            web::Data::from(producer.clone()),
-            web::Data::from(authenticator),
-            announcer,
+            Public {
+                producer: web::Data::from(producer.clone()),
+                authenticator: web::Data::from(authenticator),
+                announcer,
+                limits,
+                trusted,
+            },
             &settings,
         )?;
         Ok(Self {
@@ -206,10 +229,14 @@ fn admin_server(
     listener: TcpListener,
     shared: Shared,
     token: AdminToken,
+    prometheus: web::Data<Option<metrics_exporter_prometheus::PrometheusHandle>>,
     settings: &Settings,
 ) -> std::io::Result<Server> {
     let token = web::Data::new(token);
-    let defaults = web::Data::new(QuotaDefaults(settings.quota));
+    let defaults = web::Data::new(QuotaDefaults {
+        quota: settings.quota,
+        min_byte_burst: settings.produce.max_message_bytes as u64,
+    });
     let server = HttpServer::new(move || {
         let (json, query, path) = json_configs();
         App::new()
@@ -225,11 +252,13 @@ fn admin_server(
             .app_data(shared.consumption.clone())
             .app_data(token.clone())
             .app_data(defaults.clone())
+            .app_data(prometheus.clone())
             .app_data(json)
             .app_data(query)
             .app_data(path)
             .route("/healthz", web::get().to(admin::healthz))
             .route("/readyz", web::get().to(admin::readyz))
+            .route("/metrics", web::get().to(metrics::render))
             .configure(admin::routes)
             .default_service(web::to(error::route_not_found))
     })
@@ -243,9 +272,7 @@ fn admin_server(
 fn public_server(
     listener: TcpListener,
     shared: Shared,
-    producer: web::Data<Producer>,
-    authenticator: web::Data<Authenticator>,
-    announcer: web::Data<Announcer>,
+    public: Public,
     settings: &Settings,
 ) -> Result<Server, StartupError> {
     let addr = settings.listen;
@@ -257,12 +284,15 @@ fn public_server(
                 ErrorHandlers::new()
                     .handler(StatusCode::METHOD_NOT_ALLOWED, error::method_not_allowed),
             )
+            .wrap(from_fn(metrics::rate_limit_headers))
             .wrap(TracingLogger::default())
             .app_data(shared.store.clone())
             .app_data(shared.topics.clone())
-            .app_data(producer.clone())
-            .app_data(authenticator.clone())
-            .app_data(announcer.clone())
+            .app_data(public.limits.clone())
+            .app_data(public.trusted.clone())
+            .app_data(public.producer.clone())
+            .app_data(public.authenticator.clone())
+            .app_data(public.announcer.clone())
             .app_data(shared.watermarks.clone())
             .app_data(shared.consumption.clone())
             .app_data(produce_settings.clone())
@@ -271,6 +301,7 @@ fn public_server(
             .app_data(path)
             .route("/healthz", web::get().to(admin::healthz))
             .route("/readyz", web::get().to(admin::readyz))
+            .route("/me", web::get().to(me::me))
             .service(
                 web::resource("/topic/{topic}")
                     .wrap(from_fn(produce::limit_declared_body))

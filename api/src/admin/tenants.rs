@@ -8,9 +8,34 @@ use super::AuditActor;
 use crate::error::ApiError;
 use crate::kafka::TopicAdmin;
 
-/// The quota new tenants get for every field their request leaves out.
+/// The quota new tenants get for every field their request leaves out, and
+/// the smallest byte burst a quota may have (the largest message).
 #[derive(Debug, Clone, Copy)]
-pub struct QuotaDefaults(pub Quota);
+pub struct QuotaDefaults {
+    pub quota: Quota,
+    pub min_byte_burst: u64,
+}
+
+impl QuotaDefaults {
+    /// A byte burst below the largest message would make such messages
+    /// impossible to send, forever.
+    fn check(&self, quota: &Quota) -> Result<(), ApiError> {
+        let burst = quota
+            .bytes_per_second
+            .saturating_mul(u64::from(quota.burst_seconds));
+        if burst < self.min_byte_burst {
+            return Err(tenancy::ValidationError::new(
+                "quota.bytes_per_second",
+                format!(
+                    "bytes_per_second x burst_seconds = {burst} is below the largest message ({} bytes)",
+                    self.min_byte_burst
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,7 +59,8 @@ pub async fn create(
     body: web::Json<CreateTenant>,
 ) -> Result<HttpResponse, ApiError> {
     let name = TenantName::parse(&body.name)?;
-    let quota = defaults.0.apply(&body.quota)?;
+    let quota = defaults.quota.apply(&body.quota)?;
+    defaults.check(&quota)?;
     let tenant = store.create_tenant(&name, &actor.0, quota).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/tenants/{name}")))
@@ -55,11 +81,15 @@ pub async fn show(
 
 pub async fn update(
     store: web::Data<Store>,
+    defaults: web::Data<QuotaDefaults>,
     actor: AuditActor,
     path: web::Path<String>,
     body: web::Json<TenantPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let name = TenantName::parse(&path)?;
+    if let Some(patch) = &body.quota {
+        defaults.check(&store.tenant(&name).await?.quota.apply(patch)?)?;
+    }
     Ok(HttpResponse::Ok().json(store.update_tenant(&name, &actor.0, &body).await?))
 }
 

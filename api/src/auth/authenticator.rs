@@ -15,6 +15,7 @@ use tenancy::{Password, Store, TenantName};
 use tokio::sync::Semaphore;
 
 use super::principal::Principal;
+use crate::ratelimit::LoginThrottle;
 
 /// Why a request was not authenticated.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,9 @@ pub enum AuthError {
     /// The user is not cached and the tenancy database is unreachable.
     #[error("cannot check credentials: {0}")]
     Unavailable(#[source] tenancy::Error),
+    /// Too many password checks for this username or address.
+    #[error("too many login attempts")]
+    Throttled(Duration),
 }
 
 /// A verified credential. The tag binds username, password and the stored
@@ -47,6 +51,7 @@ pub struct Authenticator {
     /// they cost the same time as known ones.
     dummy_hash: SecretString,
     verifications: AtomicU64,
+    throttle: LoginThrottle,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -59,7 +64,12 @@ impl std::fmt::Debug for Authenticator {
 const MAX_USERNAME_LEN: usize = 97;
 
 impl Authenticator {
-    pub fn new(store: Store, ttl: Duration, max_concurrent: usize) -> Result<Self, tenancy::Error> {
+    pub fn new(
+        store: Store,
+        ttl: Duration,
+        max_concurrent: usize,
+        throttle: LoginThrottle,
+    ) -> Result<Self, tenancy::Error> {
         let mut key = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
         Ok(Self {
@@ -73,6 +83,7 @@ impl Authenticator {
             permits: Semaphore::new(max_concurrent),
             dummy_hash: Password::generate().hash()?.into(),
             verifications: AtomicU64::new(0),
+            throttle,
         })
     }
 
@@ -103,6 +114,7 @@ impl Authenticator {
             return false;
         };
         self.verifications.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("sluice_argon2_verifications_total").increment(1);
         let password = password.clone();
         let hash = hash.clone();
         tokio::task::spawn_blocking(move || password.verify(hash.expose_secret()))
@@ -110,11 +122,30 @@ impl Authenticator {
             .unwrap_or(false)
     }
 
-    /// Authenticates a username and password.
+    /// Authenticates a username and password from a client address.
     pub async fn authenticate(
         &self,
         username: &str,
         password: &Password,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<Arc<Principal>, AuthError> {
+        let result = self.authenticate_inner(username, password, address).await;
+        if let Err(err) = &result {
+            let reason = match err {
+                AuthError::Rejected => "rejected",
+                AuthError::Unavailable(_) => "unavailable",
+                AuthError::Throttled(_) => "throttled",
+            };
+            metrics::counter!("sluice_auth_failures_total", "reason" => reason).increment(1);
+        }
+        result
+    }
+
+    async fn authenticate_inner(
+        &self,
+        username: &str,
+        password: &Password,
+        address: Option<std::net::IpAddr>,
     ) -> Result<Arc<Principal>, AuthError> {
         if username.len() > MAX_USERNAME_LEN || !username.contains('.') {
             return Err(AuthError::Rejected);
@@ -122,14 +153,23 @@ impl Authenticator {
         if let Some(hit) = self.cache.get(username).await {
             let tag = self.tag(username, password, &hit.password_hash);
             if bool::from(tag.ct_eq(&hit.tag)) {
+                metrics::counter!("sluice_auth_cache_hits_total").increment(1);
                 return Ok(hit.principal.clone());
             }
+            self.throttle
+                .attempt(username, address)
+                .map_err(AuthError::Throttled)?;
             // A wrong password for a cached user: the stored hash has not
             // changed (a change would have dropped the entry), so it cannot
             // verify. Pay the same cost as any other failure anyway.
             self.verify(password, &self.dummy_hash).await;
             return Err(AuthError::Rejected);
         }
+        metrics::counter!("sluice_auth_cache_misses_total").increment(1);
+        // Past the threshold, refused before any database or argon2 work.
+        self.throttle
+            .attempt(username, address)
+            .map_err(AuthError::Throttled)?;
         let credentials = self
             .store
             .credentials(username)

@@ -6,5 +6,5 @@ mod extractor;
 mod principal;
 
 pub use authenticator::{AuthError, Authenticator};
-pub use extractor::{Authenticated, REALM};
+pub use extractor::{Authenticated, TrustedProxies, REALM};
 pub use principal::{Access, Principal};

@@ -23,6 +23,7 @@ use crate::error::ApiError;
 use crate::kafka::{
     ConsumedMessage, Mirror, ReadRequest, Readers, TopicAdmin, TopicMarks, Watermarks,
 };
+use crate::ratelimit::TenantLimits;
 
 /// The header that reports messages skipped because the cursor had fallen
 /// behind retention.
@@ -175,6 +176,7 @@ pub async fn consume(
     topics: web::Data<TopicAdmin>,
     watermarks: web::Data<Watermarks>,
     consumption: web::Data<Consumption>,
+    quotas: web::Data<TenantLimits>,
 ) -> Result<HttpResponse, ApiError> {
     let topic = user.0.authorize(&path, Access::Read)?;
     let params = query.validate(&consumption.settings, &user.0.username)?;
@@ -198,6 +200,9 @@ pub async fn consume(
             () = tokio::time::sleep_until(deadline.into()) => {}
         }
     };
+    // Consumed bytes are known only now; they are charged all the same.
+    let bytes: usize = batch.messages.iter().map(ConsumedMessage::size).sum();
+    quotas.charge_after(tenant, user.0.quota, bytes as u64);
     let mut response = HttpResponse::Ok();
     response.insert_header(("Cache-Control", "no-store"));
     if batch.skipped > 0 {
@@ -212,7 +217,9 @@ pub async fn consume(
     Ok(response.json(messages))
 }
 
-/// Reports skipped messages in the log until the metrics exporter exists.
+/// Reports messages skipped because a cursor fell behind retention.
 fn metrics_skipped(tenant: &TenantName, skipped: i64) {
     tracing::warn!(%tenant, skipped, "messages skipped: the cursor had fallen behind retention");
+    metrics::counter!("sluice_consume_skipped_messages_total", "tenant" => tenant.to_string())
+        .increment(u64::try_from(skipped).unwrap_or(0));
 }

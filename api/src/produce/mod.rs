@@ -22,6 +22,7 @@ use crate::auth::{Access, Authenticated};
 use crate::config::ProduceSettings;
 use crate::error::ApiError;
 use crate::kafka::{DeliveryFailure, Producer, TopicAdmin, Watermarks};
+use crate::ratelimit::TenantLimits;
 
 /// Refuses a body whose declared length is over the limit before reading
 /// it, or authenticating, or anything else.
@@ -72,10 +73,13 @@ pub async fn produce(
     limits: web::Data<ProduceSettings>,
     watermarks: web::Data<Watermarks>,
     announcer: web::Data<Announcer>,
+    quotas: web::Data<TenantLimits>,
 ) -> Result<HttpResponse, ApiError> {
     let topic = user.0.authorize(&path, Access::Write)?;
     let body = read_body(payload, limits.max_body_bytes).await?;
     let messages = request::parse(&query, &body, &limits)?;
+    let bytes: usize = messages.iter().map(request::size).sum();
+    quotas.charge_before(&user.0.tenant, user.0.quota, bytes as u64)?;
     let partitions = topics.partitions(topic.as_str()).await?;
     if let Some((index, p)) = messages
         .iter()

@@ -104,7 +104,8 @@ fn decode(
     }
 }
 
-fn size(message: &OutgoingMessage) -> usize {
+/// Bytes of key, value and headers: what quotas and limits count.
+pub fn size(message: &OutgoingMessage) -> usize {
     message.key.as_ref().map_or(0, Vec::len)
         + message.value.as_ref().map_or(0, Vec::len)
         + message

@@ -19,6 +19,7 @@ mod logs;
 mod mirror;
 mod postgres_down;
 mod produce;
+mod rate_limits;
 mod tenants;
 mod tls;
 mod topics;

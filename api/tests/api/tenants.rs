@@ -122,12 +122,15 @@ async fn patching_a_quota_changes_only_the_fields_given() {
     app.create_tenant("acme").await;
 
     let response = app
-        .patch_tenant("acme", &json!({ "quota": { "bytes_per_second": 4096 } }))
+        .patch_tenant(
+            "acme",
+            &json!({ "quota": { "bytes_per_second": 2_000_000 } }),
+        )
         .await;
 
     assert_eq!(response.status(), StatusCode::OK);
     let tenant: Value = app.get_tenant("acme").await.json().await.unwrap();
-    assert_eq!(tenant["quota"]["bytes_per_second"], 4096);
+    assert_eq!(tenant["quota"]["bytes_per_second"], 2_000_000);
     assert_eq!(tenant["quota"]["requests_per_second"], 100);
 }
 
@@ -272,4 +275,32 @@ async fn readiness_reports_postgres_reachable() {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["checks"]["postgres"], "ok");
+}
+
+#[tokio::test]
+async fn a_quota_whose_byte_burst_is_below_the_largest_message_is_refused() {
+    let app = TestApp::spawn().await;
+
+    let created = app
+        .post_tenant(
+            &json!({ "name": "acme", "quota": { "bytes_per_second": 1000, "burst_seconds": 2 } }),
+        )
+        .await;
+    let body = assert_error(created, StatusCode::BAD_REQUEST, "invalid_quota").await;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("largest message"),
+        "{body}"
+    );
+
+    app.create_tenant("acme").await;
+    let patched = app
+        .patch_tenant(
+            "acme",
+            &json!({ "quota": { "burst_seconds": 1, "bytes_per_second": 999_999 } }),
+        )
+        .await;
+    assert_error(patched, StatusCode::BAD_REQUEST, "invalid_quota").await;
 }

@@ -6,6 +6,7 @@ mod audit_log;
 mod credentials;
 mod cursors;
 mod grants;
+mod nodes;
 mod tenants;
 mod topics;
 mod users;

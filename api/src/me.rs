@@ -1,0 +1,35 @@
+//! `GET /me`: who the caller is, what it may do, its tenant's quota, and how
+//! much of this node's share of it is left.
+
+use actix_web::{web, HttpMessage as _, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use crate::auth::Authenticated;
+use crate::ratelimit::{Admission, TenantLimits};
+
+pub async fn me(
+    user: Authenticated,
+    req: HttpRequest,
+    limits: web::Data<TenantLimits>,
+) -> HttpResponse {
+    let principal = &user.0;
+    let admission = req.extensions().get::<Admission>().copied();
+    let (nodes, request_burst, node_rps, node_bps) =
+        limits.node_share(&principal.tenant, principal.quota);
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({
+            "username": principal.username,
+            "tenant": principal.tenant,
+            "grants": principal.grants,
+            "quota": principal.quota,
+            "usage": {
+                "live_nodes": nodes,
+                "node_requests_per_second": node_rps,
+                "node_bytes_per_second": node_bps,
+                "node_request_burst": request_burst,
+                "requests_remaining": admission.map(|a| a.remaining),
+                "seconds_to_full": admission.map(|a| a.reset),
+            },
+        }))
+}
