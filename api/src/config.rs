@@ -160,6 +160,10 @@ pub struct HttpSettings {
     /// Addresses or CIDR ranges of proxies whose `X-Forwarded-For` is
     /// believed, e.g. `["10.0.0.0/8", "127.0.0.1"]`.
     pub trusted_proxies: Vec<String>,
+    /// Serves `GET /_noop` and `GET /_noop/authenticated` on the public
+    /// listener, for benchmarks that separate the HTTP/TLS and auth costs
+    /// from the Kafka path. Off in production.
+    pub noop_routes: bool,
 }
 
 impl HttpSettings {
@@ -267,6 +271,7 @@ fn defaults() -> serde_json::Value {
         },
         "http": {
             "trusted_proxies": [],
+            "noop_routes": false,
         },
         "database": {
             "url": "postgres://sluice:sluice@127.0.0.1:5432/sluice",

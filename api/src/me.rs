@@ -33,3 +33,14 @@ pub async fn me(
             },
         }))
 }
+
+/// `GET /_noop`: nothing but HTTP and TLS (benchmark baseline).
+pub async fn noop() -> HttpResponse {
+    HttpResponse::NoContent().finish()
+}
+
+/// `GET /_noop/authenticated`: HTTP, TLS, authentication and the rate
+/// limit, and nothing else (benchmark baseline).
+pub async fn noop_authenticated(_user: Authenticated) -> HttpResponse {
+    HttpResponse::NoContent().finish()
+}

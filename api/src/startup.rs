@@ -277,6 +277,7 @@ fn public_server(
 ) -> Result<Server, StartupError> {
     let addr = settings.listen;
     let produce_settings = web::Data::new(settings.produce.clone());
+    let noop_routes = settings.http.noop_routes;
     let server = HttpServer::new(move || {
         let (json, query, path) = json_configs();
         App::new()
@@ -302,6 +303,14 @@ fn public_server(
             .route("/healthz", web::get().to(admin::healthz))
             .route("/readyz", web::get().to(admin::readyz))
             .route("/me", web::get().to(me::me))
+            .configure(|cfg| {
+                if noop_routes {
+                    cfg.route("/_noop", web::get().to(me::noop)).route(
+                        "/_noop/authenticated",
+                        web::get().to(me::noop_authenticated),
+                    );
+                }
+            })
             .service(
                 web::resource("/topic/{topic}")
                     .wrap(from_fn(produce::limit_declared_body))

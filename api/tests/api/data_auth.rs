@@ -293,3 +293,40 @@ async fn readiness_reports_postgres_and_kafka_on_both_listeners() {
         assert_eq!(body["checks"], json!({ "postgres": "ok", "kafka": "ok" }));
     }
 }
+
+#[tokio::test]
+async fn the_benchmark_noop_routes_exist_only_when_switched_on() {
+    let off = TestApp::spawn().await;
+    let response = off
+        .data
+        .get(format!("{}/_noop", off.public_url))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::NOT_FOUND, "route_not_found").await;
+
+    let on = TestApp::spawn_with(|f| f.merge(("http.noop_routes", true))).await;
+    let (_, _, user, password) = on.tenant_with_topic(1).await;
+    let plain = on
+        .data
+        .get(format!("{}/_noop", on.public_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::NO_CONTENT);
+    let anonymous = on
+        .data
+        .get(format!("{}/_noop/authenticated", on.public_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let authenticated = on
+        .data
+        .get(format!("{}/_noop/authenticated", on.public_url))
+        .basic_auth(&user, Some(&password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authenticated.status(), StatusCode::NO_CONTENT);
+}
