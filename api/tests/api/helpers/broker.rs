@@ -28,7 +28,7 @@ pub fn free_port() -> u16 {
 }
 
 fn tansu_binary() -> String {
-    if let Ok(path) = std::env::var("SLUICE_TANSU") {
+    if let Ok(path) = std::env::var("SLUICE_TEST_TANSU") {
         return path;
     }
     let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/tansu"))
