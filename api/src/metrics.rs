@@ -12,17 +12,97 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::ratelimit::Admission;
 
+/// The tenant a request acted for, set by the authentication extractor so
+/// that metrics can be labelled per tenant.
+#[derive(Debug, Clone)]
+pub struct RequestTenant(pub String);
+
+/// Counts every request and times it, by listener, route pattern (never
+/// the raw path, to keep label cardinality bounded), method and status,
+/// and by tenant once it is known.
+pub async fn observe_public(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    observe("public", req, next).await
+}
+
+/// [`observe_public`] for the admin listener.
+pub async fn observe_admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    observe("admin", req, next).await
+}
+
+async fn observe(
+    listener: &'static str,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let result = next.call(req).await;
+    let (status, tenant) = match &result {
+        Ok(response) => (
+            response.status().as_u16().to_string(),
+            response
+                .request()
+                .extensions()
+                .get::<RequestTenant>()
+                .map(|t| t.0.clone())
+                .unwrap_or_default(),
+        ),
+        Err(err) => (
+            err.as_response_error().status_code().as_u16().to_string(),
+            String::new(),
+        ),
+    };
+    metrics::counter!(
+        "sluice_http_requests_total",
+        "listener" => listener,
+        "route" => route.clone(),
+        "method" => method,
+        "status" => status,
+        "tenant" => tenant,
+    )
+    .increment(1);
+    metrics::histogram!("sluice_http_request_duration_seconds", "listener" => listener, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    result
+}
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Latency buckets, in seconds: from a cached-auth produce on loopback to a
+/// long poll.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// Installs the recorder once; later calls (several nodes in one test
 /// process) share it.
 pub fn install() -> Option<PrometheusHandle> {
     HANDLE
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-            Ok(handle) => Some(handle),
-            Err(err) => {
-                tracing::warn!(error = %err, "metrics recorder not installed");
-                None
+        .get_or_init(|| {
+            match PrometheusBuilder::new()
+                // Per-group lag series vanish once a group has been idle for
+                // ten minutes, which bounds their number by recent activity.
+                .idle_timeout(
+                    metrics_util::MetricKindMask::GAUGE,
+                    Some(std::time::Duration::from_secs(600)),
+                )
+                .set_buckets(LATENCY_BUCKETS)
+                .and_then(|b| b.install_recorder())
+            {
+                Ok(handle) => Some(handle),
+                Err(err) => {
+                    tracing::warn!(error = %err, "metrics recorder not installed");
+                    None
+                }
             }
         })
         .clone()
@@ -59,4 +139,36 @@ pub async fn rate_limit_headers(
         }
     }
     Ok(response)
+}
+
+/// Samples gauges that nothing else updates: producer queue depth, the
+/// Postgres pool, and whether Postgres and Kafka answer.
+pub fn spawn_sampler(
+    store: tenancy::Store,
+    producer: std::sync::Arc<crate::kafka::Producer>,
+    topics: std::sync::Arc<crate::kafka::TopicAdmin>,
+) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            ticker.tick().await;
+            metrics::gauge!("sluice_producer_queue_messages").set(f64::from(producer.in_flight()));
+            let (size, idle) = store.pool_stats();
+            metrics::gauge!("sluice_db_pool_connections", "state" => "idle").set(f64::from(idle));
+            metrics::gauge!("sluice_db_pool_connections", "state" => "in_use")
+                .set(f64::from(size.saturating_sub(idle)));
+            let (postgres, kafka) = futures::join!(store.ping(), topics.ping());
+            record_readiness(postgres.is_ok(), kafka.is_ok());
+        }
+    });
+}
+
+/// Records whether each dependency answered.
+pub fn record_readiness(postgres: bool, kafka: bool) {
+    metrics::gauge!("sluice_ready", "dependency" => "postgres").set(if postgres {
+        1.0
+    } else {
+        0.0
+    });
+    metrics::gauge!("sluice_ready", "dependency" => "kafka").set(if kafka { 1.0 } else { 0.0 });
 }

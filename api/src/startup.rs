@@ -105,6 +105,7 @@ impl Application {
             ),
         )?);
         let prometheus = web::Data::new(metrics::install());
+        metrics::spawn_sampler(store.clone(), producer.clone(), topics.clone());
         let limits = web::Data::new(TenantLimits::new(Cluster::spawn(store.clone())));
         let trusted = web::Data::new(TrustedProxies(settings.http.trusted_networks()?));
         let watermarks = Arc::new(Watermarks::new(
@@ -245,6 +246,7 @@ fn admin_server(
                     .handler(StatusCode::METHOD_NOT_ALLOWED, error::method_not_allowed),
             )
             .wrap(DefaultHeaders::new().add(("Cache-Control", "no-store")))
+            .wrap(from_fn(metrics::observe_admin))
             .wrap(TracingLogger::default())
             .app_data(shared.store.clone())
             .app_data(shared.topics.clone())
@@ -286,6 +288,7 @@ fn public_server(
                     .handler(StatusCode::METHOD_NOT_ALLOWED, error::method_not_allowed),
             )
             .wrap(from_fn(metrics::rate_limit_headers))
+            .wrap(from_fn(metrics::observe_public))
             .wrap(TracingLogger::default())
             .app_data(shared.store.clone())
             .app_data(shared.topics.clone())

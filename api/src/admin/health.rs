@@ -22,6 +22,7 @@ pub async fn readyz(store: web::Data<Store>, topics: web::Data<TopicAdmin>) -> H
     if let Err(err) = &kafka {
         tracing::warn!(error = %err, "readiness: kafka unavailable");
     }
+    crate::metrics::record_readiness(postgres.is_ok(), kafka.is_ok());
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     let ready = postgres.is_ok() && kafka.is_ok();
     let body = json!({

@@ -63,6 +63,8 @@ impl FromRequest for Authenticated {
                     return Err(ApiError::LoginThrottled { retry_after })
                 }
             };
+            req.extensions_mut()
+                .insert(crate::metrics::RequestTenant(principal.tenant.to_string()));
             if let Some(limits) = limits {
                 let admission = limits.admit_request(&principal.tenant, principal.quota)?;
                 req.extensions_mut().insert(admission);

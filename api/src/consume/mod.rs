@@ -116,6 +116,11 @@ impl Consumption {
         if claim.partitions.is_empty() {
             return Ok(Batch::default());
         }
+        let claimed_highs: Vec<(i32, i64, i64)> = claim
+            .partitions
+            .iter()
+            .map(|p| (p.partition, p.next_offset, p.high))
+            .collect();
         let mut batch = Batch::default();
         let mut advances = Vec::new();
         let mut bytes = 0usize;
@@ -164,8 +169,32 @@ impl Consumption {
             self.mirror
                 .record(&kafka_group, topic.as_str(), *partition, *next_offset);
         }
+        // Lag of the claimed partitions as the claim saw them; one series
+        // per (tenant, group, topic) active on this node.
+        metrics::gauge!(
+            "sluice_consumer_lag",
+            "tenant" => tenant.to_string(),
+            "group" => group.to_string(),
+            "topic" => topic.to_string(),
+        )
+        .set(claim_lag(&claimed_highs, &advances) as f64);
         Ok(batch)
     }
+}
+
+/// Messages left behind the claimed partitions' high watermarks once the
+/// cursors have moved.
+fn claim_lag(claimed: &[(i32, i64, i64)], advances: &[(i32, i64)]) -> i64 {
+    claimed
+        .iter()
+        .map(|(partition, cursor, high)| {
+            let moved = advances
+                .iter()
+                .find(|(p, _)| p == partition)
+                .map_or(*cursor, |(_, to)| *to);
+            (high - moved).max(0)
+        })
+        .sum()
 }
 
 /// The consume handler.
@@ -203,6 +232,10 @@ pub async fn consume(
     // Consumed bytes are known only now; they are charged all the same.
     let bytes: usize = batch.messages.iter().map(ConsumedMessage::size).sum();
     quotas.charge_after(tenant, user.0.quota, bytes as u64);
+    metrics::counter!("sluice_messages_consumed_total", "tenant" => tenant.to_string())
+        .increment(batch.messages.len() as u64);
+    metrics::counter!("sluice_bytes_consumed_total", "tenant" => tenant.to_string())
+        .increment(bytes as u64);
     let mut response = HttpResponse::Ok();
     response.insert_header(("Cache-Control", "no-store"));
     if batch.skipped > 0 {

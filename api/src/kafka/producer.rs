@@ -148,6 +148,11 @@ impl Producer {
         outcomes
     }
 
+    /// Messages queued or in flight to Kafka.
+    pub fn in_flight(&self) -> i32 {
+        self.current().in_flight_count()
+    }
+
     /// Waits for queued messages, for shutdown.
     pub fn flush(&self, timeout: Duration) {
         if let Err(err) = self.current().flush(timeout) {

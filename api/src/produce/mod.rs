@@ -106,6 +106,27 @@ pub async fn produce(
             vec![Err(unknown); messages.len()]
         }
     };
+    let tenant = user.0.tenant.to_string();
+    let (mut stored, mut stored_bytes) = (0u64, 0u64);
+    for (message, outcome) in messages.iter().zip(&outcomes) {
+        match outcome {
+            Ok(_) => {
+                stored += 1;
+                stored_bytes += request::size(message) as u64;
+            }
+            Err(failure) => {
+                let kind = match failure {
+                    DeliveryFailure::NotPersisted(_) => "not_persisted",
+                    DeliveryFailure::Unknown(_) => "unknown",
+                };
+                metrics::counter!("sluice_produce_delivery_errors_total", "kind" => kind)
+                    .increment(1);
+            }
+        }
+    }
+    metrics::counter!("sluice_messages_produced_total", "tenant" => tenant.clone())
+        .increment(stored);
+    metrics::counter!("sluice_bytes_produced_total", "tenant" => tenant).increment(stored_bytes);
     for delivered in outcomes.iter().flatten() {
         watermarks.observe(topic.as_str(), delivered.partition, delivered.offset + 1);
         announcer.announce(topic.as_str(), delivered.partition, delivered.offset + 1);

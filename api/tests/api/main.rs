@@ -16,6 +16,7 @@ mod grants;
 mod groups;
 mod helpers;
 mod logs;
+mod metrics;
 mod mirror;
 mod postgres_down;
 mod produce;

@@ -78,6 +78,11 @@ impl Store {
         Ok(())
     }
 
+    /// Connections in the pool, and how many of them are idle.
+    pub fn pool_stats(&self) -> (u32, u32) {
+        (self.pool.size(), u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX))
+    }
+
     /// The underlying pool, for this crate's listeners.
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool

@@ -1,0 +1,111 @@
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+/// The value of the series of `name` whose labels include all of `labels`.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_each_tenants_requests_messages_and_bytes() {
+    let app = TestApp::spawn().await;
+    let (tenant, topic, user, password) = app.tenant_with_topic(1).await;
+    app.produce(
+        &user,
+        &password,
+        &topic,
+        &json!([{ "Value": "abc" }, { "Value": "de" }]).to_string(),
+    )
+    .await;
+    app.produce(
+        &user,
+        &password,
+        &topic,
+        &json!([{ "Value": "f" }]).to_string(),
+    )
+    .await;
+    assert_eq!(
+        app.consume_ok(&user, &password, &topic, "limit=10")
+            .await
+            .len(),
+        3
+    );
+    app.produce(&user, "wrong", &topic, "[]").await;
+
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.admin_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    let t = tenant.as_str();
+    assert_eq!(
+        sample(&text, "sluice_messages_produced_total", &[("tenant", t)]),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&text, "sluice_bytes_produced_total", &[("tenant", t)]),
+        Some(6.0)
+    );
+    assert_eq!(
+        sample(&text, "sluice_messages_consumed_total", &[("tenant", t)]),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&text, "sluice_bytes_consumed_total", &[("tenant", t)]),
+        Some(6.0)
+    );
+    let produces = [
+        ("route", "/topic/{topic}"),
+        ("method", "POST"),
+        ("status", "200"),
+        ("tenant", t),
+    ];
+    assert_eq!(
+        sample(&text, "sluice_http_requests_total", &produces),
+        Some(2.0)
+    );
+    let consumes = [
+        ("route", "/topic/{topic}"),
+        ("method", "GET"),
+        ("status", "200"),
+        ("tenant", t),
+    ];
+    assert_eq!(
+        sample(&text, "sluice_http_requests_total", &consumes),
+        Some(1.0)
+    );
+    assert!(sample(
+        &text,
+        "sluice_http_request_duration_seconds_count",
+        &[("route", "/topic/{topic}")]
+    )
+    .is_some());
+    assert!(text.contains("sluice_argon2_verifications_total"));
+    assert!(sample(
+        &text,
+        "sluice_auth_failures_total",
+        &[("reason", "rejected")]
+    )
+    .is_some_and(|n| n >= 1.0));
+    assert!(
+        sample(
+            &text,
+            "sluice_consumer_lag",
+            &[("tenant", t), ("group", "app"), ("topic", topic.as_str())]
+        ) == Some(0.0)
+    );
+}
