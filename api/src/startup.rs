@@ -22,6 +22,7 @@ use crate::notices::{self, Caches};
 use crate::produce;
 use crate::produce::Announcer;
 use crate::ratelimit::{Cluster, LoginThrottle, TenantLimits};
+use crate::shutdown::{self, Shutdown};
 use crate::tls::{self, CertResolver, TlsError};
 use crate::{me, metrics};
 
@@ -55,6 +56,7 @@ pub struct Application {
     admin: Server,
     public: Server,
     producer: Arc<Producer>,
+    shutdown: Shutdown,
 }
 
 impl std::fmt::Debug for Application {
@@ -83,6 +85,7 @@ struct Shared {
     topics: web::Data<TopicAdmin>,
     watermarks: web::Data<Watermarks>,
     consumption: web::Data<Consumption>,
+    shutdown: web::Data<Shutdown>,
 }
 
 impl Application {
@@ -142,7 +145,9 @@ impl Application {
             topics: web::Data::from(topics),
             watermarks: web::Data::from(watermarks),
             consumption: web::Data::from(consumption),
+            shutdown: web::Data::new(Shutdown::new()),
         };
+        let shutdown = shutdown_of(&shared);
 
         let admin_listener = bind("admin", settings.admin.listen)?;
         let admin_addr = local_addr("admin", settings.admin.listen, &admin_listener)?;
@@ -169,6 +174,7 @@ impl Application {
             admin,
             public,
             producer,
+            shutdown,
         })
     }
 
@@ -182,15 +188,28 @@ impl Application {
         self.public_addr
     }
 
-    /// Serves until the process is asked to stop (SIGINT/SIGTERM), then
-    /// flushes the producer.
+    /// Serves until SIGTERM or SIGINT, then drains: readiness goes false,
+    /// long polls answer, new connections are refused, requests in flight
+    /// get the grace period, and the producer is flushed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(admin = %self.admin_addr, public = %self.public_addr, "sluice is serving");
+        let (admin, public) = (self.admin.handle(), self.public.handle());
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            shutdown::signal().await;
+            tracing::info!("shutting down: draining requests in flight");
+            shutdown.begin();
+            tokio::join!(public.stop(true), admin.stop(true));
+        });
         let result = futures::future::try_join(self.admin, self.public).await;
         let producer = self.producer;
         let _ = tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await;
         result.map(|_| ())
     }
+}
+
+fn shutdown_of(shared: &Shared) -> Shutdown {
+    shared.shutdown.get_ref().clone()
 }
 
 fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener, StartupError> {
@@ -252,6 +271,7 @@ fn admin_server(
             .app_data(shared.topics.clone())
             .app_data(shared.watermarks.clone())
             .app_data(shared.consumption.clone())
+            .app_data(shared.shutdown.clone())
             .app_data(token.clone())
             .app_data(defaults.clone())
             .app_data(prometheus.clone())
@@ -266,6 +286,7 @@ fn admin_server(
     })
     .workers(2)
     .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)
@@ -299,6 +320,7 @@ fn public_server(
             .app_data(public.announcer.clone())
             .app_data(shared.watermarks.clone())
             .app_data(shared.consumption.clone())
+            .app_data(shared.shutdown.clone())
             .app_data(produce_settings.clone())
             .app_data(json)
             .app_data(query)
@@ -322,7 +344,8 @@ fn public_server(
             )
             .default_service(web::to(error::route_not_found))
     })
-    .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
+    .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
+    .disable_signals();
     let server = if settings.tls.enabled {
         let (Some(cert), Some(key)) = (&settings.tls.cert, &settings.tls.key) else {
             return Err(ConfigError::Invalid {

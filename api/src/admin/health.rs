@@ -14,7 +14,14 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// `GET /readyz`: Postgres and Kafka answer.
-pub async fn readyz(store: web::Data<Store>, topics: web::Data<TopicAdmin>) -> HttpResponse {
+pub async fn readyz(
+    store: web::Data<Store>,
+    topics: web::Data<TopicAdmin>,
+    shutdown: web::Data<crate::shutdown::Shutdown>,
+) -> HttpResponse {
+    if shutdown.is_draining() {
+        return HttpResponse::ServiceUnavailable().json(json!({ "status": "draining" }));
+    }
     let (postgres, kafka) = futures::join!(store.ping(), topics.ping());
     if let Err(err) = &postgres {
         tracing::warn!(error = %err, "readiness: postgres unavailable");

@@ -197,7 +197,8 @@ fn claim_lag(claimed: &[(i32, i64, i64)], advances: &[(i32, i64)]) -> i64 {
         .sum()
 }
 
-/// The consume handler.
+/// The consume handler. Its arguments are extractors, one per dependency.
+#[allow(clippy::too_many_arguments)]
 pub async fn consume(
     user: Authenticated,
     path: web::Path<String>,
@@ -206,6 +207,7 @@ pub async fn consume(
     watermarks: web::Data<Watermarks>,
     consumption: web::Data<Consumption>,
     quotas: web::Data<TenantLimits>,
+    shutdown: web::Data<crate::shutdown::Shutdown>,
 ) -> Result<HttpResponse, ApiError> {
     let topic = user.0.authorize(&path, Access::Read)?;
     let params = query.validate(&consumption.settings, &user.0.username)?;
@@ -221,12 +223,14 @@ pub async fn consume(
         let batch = consumption
             .attempt(tenant, &params.group, &topic, &marks, params.limit)
             .await?;
-        if !batch.messages.is_empty() || Instant::now() >= deadline {
+        if !batch.messages.is_empty() || Instant::now() >= deadline || shutdown.is_draining() {
             break batch;
         }
         tokio::select! {
             () = &mut changed => {}
             () = tokio::time::sleep_until(deadline.into()) => {}
+            // A draining node answers its long polls now, with what it has.
+            () = shutdown.draining() => {}
         }
     };
     // Consumed bytes are known only now; they are charged all the same.

@@ -21,6 +21,7 @@ mod mirror;
 mod postgres_down;
 mod produce;
 mod rate_limits;
+mod shutdown;
 mod tenants;
 mod tls;
 mod topics;
