@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod notices;
 pub mod produce;
 pub mod ratelimit;
+pub mod request_id;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;

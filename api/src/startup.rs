@@ -24,7 +24,7 @@ use crate::produce::Announcer;
 use crate::ratelimit::{Cluster, LoginThrottle, TenantLimits};
 use crate::shutdown::{self, Shutdown};
 use crate::tls::{self, CertResolver, TlsError};
-use crate::{me, metrics};
+use crate::{me, metrics, request_id};
 
 /// How long requests in flight may take to finish after SIGTERM.
 const SHUTDOWN_GRACE_SECONDS: u64 = 10;
@@ -266,6 +266,7 @@ fn admin_server(
             )
             .wrap(DefaultHeaders::new().add(("Cache-Control", "no-store")))
             .wrap(from_fn(metrics::observe_admin))
+            .wrap(from_fn(request_id::tag_responses))
             .wrap(TracingLogger::default())
             .app_data(shared.store.clone())
             .app_data(shared.topics.clone())
@@ -310,6 +311,7 @@ fn public_server(
             )
             .wrap(from_fn(metrics::rate_limit_headers))
             .wrap(from_fn(metrics::observe_public))
+            .wrap(from_fn(request_id::tag_responses))
             .wrap(TracingLogger::default())
             .app_data(shared.store.clone())
             .app_data(shared.topics.clone())

@@ -2,11 +2,11 @@
 
 use std::future::{ready, Ready};
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest, ResponseError as _};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -40,7 +40,7 @@ impl AdminToken {
 pub async fn require_admin_token(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let token = req.app_data::<web::Data<AdminToken>>().cloned();
     let presented = req
         .headers()
@@ -48,8 +48,12 @@ pub async fn require_admin_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match (token, presented) {
-        (Some(token), Some(presented)) if token.matches(presented.trim()) => next.call(req).await,
-        _ => Err(ApiError::AdminUnauthorized.into()),
+        (Some(token), Some(presented)) if token.matches(presented.trim()) => {
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        _ => Ok(req
+            .into_response(ApiError::AdminUnauthorized.error_response())
+            .map_into_right_body()),
     }
 }
 

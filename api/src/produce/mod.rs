@@ -7,12 +7,12 @@ mod response;
 
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::middleware::Next;
 use actix_web::web::{self, BytesMut};
-use actix_web::HttpResponse;
+use actix_web::{HttpResponse, ResponseError as _};
 use futures::StreamExt;
 
 pub use announce::Announcer;
@@ -29,7 +29,7 @@ use crate::ratelimit::TenantLimits;
 pub async fn limit_declared_body(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let limit = req
         .app_data::<web::Data<ProduceSettings>>()
         .map_or(usize::MAX, |s| s.max_body_bytes);
@@ -39,9 +39,10 @@ pub async fn limit_declared_body(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > limit) {
-        return Err(ApiError::PayloadTooLarge { limit }.into());
+        let refusal = ApiError::PayloadTooLarge { limit }.error_response();
+        return Ok(req.into_response(refusal).map_into_right_body());
     }
-    next.call(req).await
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// Reads the body, stopping as soon as it passes the limit (a chunked body

@@ -480,8 +480,19 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
         content_type.starts_with("application/json"),
         "error is not JSON: {content_type}"
     );
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("every response carries X-Request-Id")
+        .to_owned();
     let body: Value = response.json().await.expect("error body is JSON");
     assert_eq!(body["code"], code, "unexpected error code in {body}");
+    assert_eq!(
+        body["request_id"],
+        request_id.as_str(),
+        "the error body names the request"
+    );
     assert!(
         body["message"].as_str().is_some_and(|m| !m.is_empty()),
         "no message in {body}"
