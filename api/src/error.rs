@@ -11,12 +11,16 @@ use tenancy::Error as TenancyError;
 use crate::kafka::KafkaError;
 
 /// The body of every error response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Stable, machine-readable; clients branch on this.
     pub code: String,
     /// Human-readable; may change between versions.
     pub message: String,
+    /// The id the request was logged under (also in `X-Request-Id`); added
+    /// on the way out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Errors a handler can return.
@@ -173,6 +177,7 @@ impl ResponseError for ApiError {
         response.json(ErrorBody {
             code: self.code(),
             message: self.public_message(),
+            request_id: None,
         })
     }
 }

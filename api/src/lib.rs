@@ -13,6 +13,7 @@ pub mod kafka;
 pub mod me;
 pub mod metrics;
 pub mod notices;
+pub mod openapi;
 pub mod produce;
 pub mod ratelimit;
 pub mod request_id;

@@ -24,7 +24,7 @@ use crate::produce::Announcer;
 use crate::ratelimit::{Cluster, LoginThrottle, TenantLimits};
 use crate::shutdown::{self, Shutdown};
 use crate::tls::{self, CertResolver, TlsError};
-use crate::{me, metrics, request_id};
+use crate::{me, metrics, openapi, request_id};
 
 /// How long requests in flight may take to finish after SIGTERM.
 const SHUTDOWN_GRACE_SECONDS: u64 = 10;
@@ -282,6 +282,7 @@ fn admin_server(
             .route("/healthz", web::get().to(admin::healthz))
             .route("/readyz", web::get().to(admin::readyz))
             .route("/metrics", web::get().to(metrics::render))
+            .route("/openapi.json", web::get().to(openapi::admin_document))
             .configure(admin::routes)
             .default_service(web::to(error::route_not_found))
     })
@@ -330,6 +331,7 @@ fn public_server(
             .route("/healthz", web::get().to(admin::healthz))
             .route("/readyz", web::get().to(admin::readyz))
             .route("/me", web::get().to(me::me))
+            .route("/openapi.json", web::get().to(openapi::public_document))
             .configure(|cfg| {
                 if noop_routes {
                     cfg.route("/_noop", web::get().to(me::noop)).route(

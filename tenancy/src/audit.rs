@@ -35,7 +35,7 @@ impl Actor {
 }
 
 /// One audit row as the admin API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -43,6 +43,7 @@ pub struct AuditEntry {
     pub action: String,
     pub tenant: Option<String>,
     pub target: String,
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 

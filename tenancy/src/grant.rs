@@ -7,8 +7,9 @@ use crate::names::GrantPrefix;
 
 /// What one user may do on the topics under one prefix. Anything no grant
 /// covers is denied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Grant {
+    #[schema(value_type = String, example = "acme.orders.")]
     pub prefix: GrantPrefix,
     pub read: bool,
     pub write: bool,

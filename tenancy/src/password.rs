@@ -79,10 +79,11 @@ impl Password {
 }
 
 /// Credentials returned once, when a user is created or its password rotated.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NewCredentials {
     pub username: String,
     #[serde(serialize_with = "expose_password")]
+    #[schema(value_type = String)]
     pub password: Password,
 }
 

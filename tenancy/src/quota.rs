@@ -7,7 +7,7 @@ use crate::error::ValidationError;
 
 /// A tenant's limits. Bursts are expressed in seconds of rate, so that one
 /// number scales both the request and the byte bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
     pub requests_per_second: u32,
@@ -77,7 +77,7 @@ impl Quota {
 
 /// A partial quota: on create, the missing fields come from the configured
 /// defaults; on update, from the tenant's current quota.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaPatch {
     pub requests_per_second: Option<u32>,

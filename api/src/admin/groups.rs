@@ -13,8 +13,8 @@ use super::AuditActor;
 use crate::error::ApiError;
 use crate::kafka::{OffsetTarget, TopicAdmin};
 
-#[derive(Debug, Serialize)]
-struct PartitionLag {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PartitionLag {
     partition: i32,
     /// The next offset the group will receive.
     offset: i64,
@@ -22,8 +22,8 @@ struct PartitionLag {
     lag: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
-struct GroupView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GroupView {
     group: String,
     /// The group id Kafka tooling shows.
     kafka_group: String,
@@ -85,10 +85,12 @@ pub async fn list(
 }
 
 /// `{"topic": "acme.orders", "to": "earliest" | "latest" | "<RFC 3339>" | <ms>}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetBody {
     topic: String,
+    /// "earliest", "latest", an RFC 3339 time, or milliseconds since the epoch.
+    #[schema(value_type = String, example = "earliest")]
     to: Value,
 }
 

@@ -3,12 +3,12 @@
 
 mod audit;
 mod auth;
-mod grants;
-mod groups;
+pub mod grants;
+pub mod groups;
 mod health;
-mod tenants;
-mod topics;
-mod users;
+pub mod tenants;
+pub mod topics;
+pub mod users;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;

@@ -15,7 +15,7 @@ use crate::kafka::{PartitionInfo, TopicAdmin, ALLOWED_TOPIC_CONFIG};
 /// Most partitions one topic may have, whatever the quota.
 pub const MAX_PARTITIONS_PER_TOPIC: u32 = 1_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTopic {
     name: String,
@@ -32,9 +32,10 @@ fn one() -> u32 {
 
 /// A topic with what Kafka says about it; `partitions_detail` is absent when
 /// Kafka could not be asked.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TopicView {
     #[serde(flatten)]
+    #[schema(inline)]
     record: TopicRecord,
     partitions_detail: Option<Vec<PartitionInfo>>,
 }

@@ -9,7 +9,7 @@ use super::AuditActor;
 use crate::error::ApiError;
 
 /// A grant as requests spell it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantBody {
     pub prefix: String,
@@ -29,7 +29,7 @@ impl GrantBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     name: String,
@@ -37,7 +37,7 @@ pub struct CreateUser {
     grants: Vec<GrantBody>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     disabled: bool,

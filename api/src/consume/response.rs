@@ -32,7 +32,7 @@ impl Serialize for HeaderMap {
 }
 
 /// One message of a consume response, named as OVH's API names them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OutMessage {
     #[serde(rename = "Topic")]
     topic: String,
@@ -51,6 +51,7 @@ pub struct OutMessage {
     #[serde(rename = "ValueEncoding", skip_serializing_if = "Option::is_none")]
     value_encoding: Option<&'static str>,
     #[serde(rename = "Headers")]
+    #[schema(value_type = std::collections::HashMap<String, String>)]
     headers: HeaderMap,
     #[serde(rename = "HeadersEncoding", skip_serializing_if = "Option::is_none")]
     headers_encoding: Option<&'static str>,

@@ -27,7 +27,7 @@ const KNOWN_TTL: Duration = Duration::from_secs(60);
 const UNKNOWN_TTL: Duration = Duration::from_secs(2);
 
 /// One partition with its watermarks.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PartitionInfo {
     pub partition: i32,
     pub low: i64,

@@ -2,8 +2,8 @@
 //! acknowledged every message (acks=all, idempotent producer).
 
 mod announce;
-mod request;
-mod response;
+pub mod request;
+pub mod response;
 
 use std::time::Duration;
 

@@ -46,15 +46,17 @@ pub struct ProduceQuery {
 }
 
 /// One message of a JSON produce body, as the OVH API spells it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct JsonMessage {
+pub struct JsonMessage {
     /// Required, but may be `null` (a tombstone).
     #[serde(rename = "Value", deserialize_with = "Option::deserialize")]
+    #[schema(required = true)]
     value: Option<String>,
     #[serde(rename = "Key", default)]
     key: Option<String>,
     #[serde(rename = "Headers", default, deserialize_with = "ordered_headers")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
     headers: Vec<(String, String)>,
     #[serde(rename = "Partition", default)]
     partition: Option<i32>,

@@ -8,18 +8,19 @@ use serde::Serialize;
 
 use crate::kafka::{Delivered, DeliveryFailure};
 
-#[derive(Debug, Serialize)]
-struct Offset {
+/// Where Kafka stored one message.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Offset {
     #[serde(rename = "Partition")]
-    partition: i32,
+    pub partition: i32,
     #[serde(rename = "Offset")]
-    offset: i64,
+    pub offset: i64,
 }
 
 /// One message's result in a failed request.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
-enum MessageResult {
+pub enum MessageResult {
     Stored(Offset),
     Failed {
         /// `not_persisted` (safe to retry) or `unknown` (a retry may
@@ -32,13 +33,14 @@ enum MessageResult {
 }
 
 /// The success body: `{"offsets":[{"Partition":p,"Offset":o}, …]}`.
-#[derive(Debug, Serialize)]
-struct Offsets {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Offsets {
     offsets: Vec<Offset>,
 }
 
-#[derive(Debug, Serialize)]
-struct Failure {
+/// A produce that was not wholly acknowledged.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Failure {
     code: &'static str,
     message: String,
     results: Vec<MessageResult>,

@@ -18,6 +18,7 @@ mod helpers;
 mod logs;
 mod metrics;
 mod mirror;
+mod openapi;
 mod postgres_down;
 mod produce;
 mod rate_limits;

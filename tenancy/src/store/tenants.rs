@@ -11,7 +11,7 @@ use crate::names::TenantName;
 use crate::quota::{Quota, QuotaPatch};
 
 /// A tenant as the admin API shows it, with counts of what it owns.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Tenant {
     pub name: String,
     pub disabled: bool,
@@ -23,7 +23,7 @@ pub struct Tenant {
 }
 
 /// What `PATCH /v1/tenants/{tenant}` may change.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantPatch {
     pub quota: Option<QuotaPatch>,

@@ -13,7 +13,7 @@ use crate::error::{Error, ObjectKind, Result};
 use crate::names::{TenantName, TopicName};
 
 /// A managed topic as the store knows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TopicRecord {
     pub name: String,
     pub partitions: u32,

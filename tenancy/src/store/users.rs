@@ -14,7 +14,7 @@ use crate::names::{GrantPrefix, TenantName, UserName};
 use crate::password::{NewCredentials, Password};
 
 /// A user as the admin API shows it. The hash is deliberately absent.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub name: String,
     pub tenant: String,
