@@ -93,6 +93,7 @@ pub struct KafkaSaslSettings {
     /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
     pub mechanism: Option<String>,
     pub username: Option<String>,
+    #[serde(default, deserialize_with = "secret_text")]
     pub password: Option<SecretString>,
 }
 
@@ -202,6 +203,7 @@ pub struct AdminSettings {
     /// never exposed by accident.
     pub listen: SocketAddr,
     /// The bearer token of the admin API. Required: there is no default.
+    #[serde(default, deserialize_with = "secret_text")]
     pub token: Option<SecretString>,
 }
 
@@ -221,6 +223,33 @@ pub struct LogSettings {
     /// A `tracing` filter such as `info` or `sluice=debug,info`. `RUST_LOG`
     /// wins when set.
     pub level: String,
+}
+
+/// Reads a secret that an environment variable may have spelt as a number
+/// or a boolean (figment parses `SLUICE_ADMIN__TOKEN=1234…` as a number):
+/// secrets are text whatever they look like. Quote the value (`'"0123"'`)
+/// to keep leading zeros.
+fn secret_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SecretString>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Unsigned(u64),
+        Signed(i64),
+        Float(f64),
+        Flag(bool),
+    }
+    Ok(Option::<Raw>::deserialize(deserializer)?.map(|raw| {
+        SecretString::from(match raw {
+            Raw::Text(text) => text,
+            Raw::Unsigned(n) => n.to_string(),
+            Raw::Signed(n) => n.to_string(),
+            Raw::Float(n) => n.to_string(),
+            Raw::Flag(b) => b.to_string(),
+        })
+    }))
 }
 
 /// A configuration problem, always naming the key at fault.
@@ -516,5 +545,20 @@ fn invalid(key: &'static str, reason: &str) -> ConfigError {
     ConfigError::Invalid {
         key,
         reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_that_looks_like_a_number_is_kept_as_text() {
+        let figment = Figment::from(Serialized::defaults(serde_json::json!({
+            "listen": "127.0.0.1:8081",
+            "token": 12_345_678_901_234_567_u64,
+        })));
+        let admin: AdminSettings = figment.extract().unwrap();
+        assert_eq!(admin.token.unwrap().expose_secret(), "12345678901234567");
     }
 }
