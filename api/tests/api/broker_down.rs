@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::mocking::MockCluster;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::helpers::{unique_tenant, TestApp};
 
@@ -23,14 +23,7 @@ async fn with_the_broker_down_produce_fails_fast_and_recovers_by_itself() {
     })
     .await;
     app.create_tenant(&tenant).await;
-    let user = format!("{tenant}.app");
-    let password = app
-        .create_user(
-            &tenant,
-            &user,
-            json!([{ "prefix": format!("{tenant}."), "write": true }]),
-        )
-        .await;
+    let (user, password) = app.rw_user(&tenant).await;
     let one = r#"[{"Value":"x"}]"#;
     assert_eq!(
         app.produce(&user, &password, &topic, one).await.status(),

@@ -128,14 +128,7 @@ async fn real_multi_record_batches_are_drained_exactly_once_through_two_nodes() 
     let first = TestApp::spawn_with(batched.clone()).await;
     let second = TestApp::start_node_with(&first, batched).await;
     first.create_tenant(&tenant).await;
-    let user = format!("{tenant}.app");
-    let password = first
-        .create_user(
-            &tenant,
-            &user,
-            json!([{ "prefix": format!("{tenant}."), "read": true, "write": true }]),
-        )
-        .await;
+    let (user, password) = first.rw_user(&tenant).await;
     first.produce_numbered(&user, &password, &topic, 2000).await;
 
     let nodes = Arc::new([first, second]);
@@ -206,14 +199,7 @@ async fn an_offset_out_of_range_answer_is_recovered_without_loss_or_duplicates()
     let servers = mock.bootstrap_servers();
     let app = TestApp::spawn_with(move |f| f.merge(("kafka.bootstrap_servers", servers))).await;
     app.create_tenant(&tenant).await;
-    let user = format!("{tenant}.app");
-    let password = app
-        .create_user(
-            &tenant,
-            &user,
-            json!([{ "prefix": format!("{tenant}."), "read": true, "write": true }]),
-        )
-        .await;
+    let (user, password) = app.rw_user(&tenant).await;
     app.produce_numbered(&user, &password, &topic, 10).await;
     assert_eq!(
         app.consume_ok(&user, &password, &topic, "limit=3")

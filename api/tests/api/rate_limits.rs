@@ -15,14 +15,7 @@ async fn tenant_with_quota(app: &TestApp, quota: Value) -> (String, String, Stri
         .post_tenant(&json!({ "name": tenant, "quota": quota }))
         .await;
     assert_eq!(created.status(), StatusCode::CREATED);
-    let user = format!("{tenant}.app");
-    let password = app
-        .create_user(
-            &tenant,
-            &user,
-            json!([{ "prefix": format!("{tenant}."), "read": true, "write": true }]),
-        )
-        .await;
+    let (user, password) = app.rw_user(&tenant).await;
     (tenant, user, password)
 }
 

@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 
-use super::{unsigned, Store};
+use super::{QuotaRow, Store};
 use crate::error::{Error, Result};
 use crate::grant::Grant;
 use crate::names::{GrantPrefix, TenantName};
@@ -27,11 +27,8 @@ struct Row {
     password_hash: String,
     user_disabled: bool,
     tenant_disabled: bool,
-    requests_per_second: i32,
-    bytes_per_second: i64,
-    burst_seconds: i32,
-    max_topics: i32,
-    max_partitions: i32,
+    #[sqlx(flatten)]
+    quota: QuotaRow,
     prefixes: Vec<String>,
     reads: Vec<bool>,
     writes: Vec<bool>,
@@ -78,13 +75,7 @@ impl Store {
             password_hash: SecretString::from(row.password_hash),
             disabled: row.user_disabled || row.tenant_disabled,
             grants,
-            quota: Quota {
-                requests_per_second: unsigned(row.requests_per_second.into()),
-                bytes_per_second: unsigned(row.bytes_per_second),
-                burst_seconds: unsigned(row.burst_seconds.into()),
-                max_topics: unsigned(row.max_topics.into()),
-                max_partitions: unsigned(row.max_partitions.into()),
-            },
+            quota: row.quota.into(),
         }))
     }
 }

@@ -80,7 +80,10 @@ impl Store {
 
     /// Connections in the pool, and how many of them are idle.
     pub fn pool_stats(&self) -> (u32, u32) {
-        (self.pool.size(), u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX))
+        (
+            self.pool.size(),
+            u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+        )
     }
 
     /// The underlying pool, for this crate's listeners.
@@ -123,4 +126,26 @@ async fn user_id(conn: &mut PgConnection, tenant: &TenantName, user: &UserName) 
 /// clamp is kinder than a panic if someone edits rows by hand.
 fn unsigned<T: TryFrom<i64> + Default>(value: i64) -> T {
     T::try_from(value).unwrap_or_default()
+}
+
+/// A quota as stored: flattened into the rows of the queries that read it.
+#[derive(sqlx::FromRow)]
+struct QuotaRow {
+    requests_per_second: i32,
+    bytes_per_second: i64,
+    burst_seconds: i32,
+    max_topics: i32,
+    max_partitions: i32,
+}
+
+impl From<QuotaRow> for crate::quota::Quota {
+    fn from(row: QuotaRow) -> Self {
+        crate::quota::Quota {
+            requests_per_second: unsigned(row.requests_per_second.into()),
+            bytes_per_second: unsigned(row.bytes_per_second),
+            burst_seconds: unsigned(row.burst_seconds.into()),
+            max_topics: unsigned(row.max_topics.into()),
+            max_partitions: unsigned(row.max_partitions.into()),
+        }
+    }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{tenant_id, unsigned, Store};
+use super::{tenant_id, QuotaRow, Store};
 use crate::audit::{self, Actor, Change};
 use crate::error::{Error, ObjectKind, Result};
 use crate::names::TenantName;
@@ -34,11 +34,8 @@ pub struct TenantPatch {
 struct TenantRow {
     name: String,
     disabled: bool,
-    requests_per_second: i32,
-    bytes_per_second: i64,
-    burst_seconds: i32,
-    max_topics: i32,
-    max_partitions: i32,
+    #[sqlx(flatten)]
+    quota: QuotaRow,
     users: i64,
     topics: i64,
     created_at: DateTime<Utc>,
@@ -50,13 +47,7 @@ impl From<TenantRow> for Tenant {
         Tenant {
             name: row.name,
             disabled: row.disabled,
-            quota: Quota {
-                requests_per_second: unsigned(row.requests_per_second.into()),
-                bytes_per_second: unsigned(row.bytes_per_second),
-                burst_seconds: unsigned(row.burst_seconds.into()),
-                max_topics: unsigned(row.max_topics.into()),
-                max_partitions: unsigned(row.max_partitions.into()),
-            },
+            quota: row.quota.into(),
             users: row.users,
             topics: row.topics,
             created_at: row.created_at,

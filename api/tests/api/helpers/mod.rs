@@ -404,19 +404,21 @@ impl TestApp {
         );
     }
 
+    /// A user `<tenant>.app` with read and write on the whole tenant;
+    /// returns (user, password).
+    pub async fn rw_user(&self, tenant: &str) -> (String, String) {
+        let user = format!("{tenant}.app");
+        let grants = json!([{ "prefix": format!("{tenant}."), "read": true, "write": true }]);
+        let password = self.create_user(tenant, &user, grants).await;
+        (user, password)
+    }
+
     /// A fresh tenant with a read-write user on all of it and one topic;
     /// returns (tenant, topic, user, password).
     pub async fn tenant_with_topic(&self, partitions: u32) -> (String, String, String, String) {
         let tenant = unique_tenant();
         self.create_tenant(&tenant).await;
-        let user = format!("{tenant}.app");
-        let password = self
-            .create_user(
-                &tenant,
-                &user,
-                json!([{ "prefix": format!("{tenant}."), "read": true, "write": true }]),
-            )
-            .await;
+        let (user, password) = self.rw_user(&tenant).await;
         let topic = format!("{tenant}.orders");
         self.create_topic(&tenant, &topic, partitions).await;
         (tenant, topic, user, password)
