@@ -38,7 +38,13 @@ async fn main() -> ExitCode {
     let config = args.config.as_deref();
     match args.command {
         Command::Admin(admin) => cli::run(*admin, config).await,
-        Command::Serve => report(serve(config).await),
+        Command::Serve => {
+            let code = report(serve(config).await);
+            // Everything that matters is done: requests drained, producer
+            // flushed, cursors committed in Postgres. Leave now rather than
+            // run librdkafka's destructors against threads still winding down.
+            std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
+        }
         Command::Migrate => report(migrate(config).await),
     }
 }

@@ -1,0 +1,204 @@
+//! The HTTPS connection pool that drives sluice, and the admin API calls
+//! that provision what the scenarios need. One pool per run keeps TLS
+//! handshakes out of the measurements.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::cli::HttpVersion;
+
+/// A pool of keep-alive connections to one sluice public listener.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    clients: Arc<Vec<reqwest::Client>>,
+    /// Public base URL, without a trailing slash.
+    pub base: String,
+}
+
+impl Pool {
+    /// Builds the pool: HTTP/1.1 keeps one connection per request in flight;
+    /// HTTP/2 multiplexes over `h2_connections` connections.
+    pub fn new(
+        base: &str,
+        ca: Option<&Path>,
+        http: HttpVersion,
+        concurrency: usize,
+        h2_connections: usize,
+    ) -> Result<Self> {
+        let count = match http {
+            HttpVersion::H1 => 1,
+            HttpVersion::H2 => h2_connections.max(1),
+        };
+        let ca = match ca {
+            Some(path) => {
+                let pem =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                Some(reqwest::Certificate::from_pem(&pem).context("parsing the CA")?)
+            }
+            None => None,
+        };
+        let mut clients = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut builder = reqwest::Client::builder()
+                .use_rustls_tls()
+                .pool_max_idle_per_host(concurrency.max(1) * 2)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .tcp_nodelay(true)
+                .timeout(Duration::from_secs(60));
+            if let Some(ca) = &ca {
+                builder = builder.add_root_certificate(ca.clone());
+            }
+            builder = match http {
+                HttpVersion::H1 => builder.http1_only(),
+                HttpVersion::H2 => builder.http2_prior_knowledge(),
+            };
+            clients.push(builder.build().context("building the HTTP client")?);
+        }
+        Ok(Self {
+            clients: Arc::new(clients),
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The client a worker uses: workers are spread over the connections.
+    pub fn client(&self, worker: usize) -> &reqwest::Client {
+        &self.clients[worker % self.clients.len()]
+    }
+}
+
+/// A user's `Authorization: Basic …` header value, computed once.
+pub fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// The admin API of one sluice.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+/// A tenant's quota, as the admin API takes it.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Quota {
+    /// Requests per second.
+    pub requests_per_second: u64,
+    /// Bytes per second.
+    pub bytes_per_second: u64,
+    /// Burst, in seconds of rate.
+    pub burst_seconds: u64,
+}
+
+impl Quota {
+    /// High enough that no scenario meets it: throughput runs must
+    /// measure sluice, not its limiter.
+    pub fn unlimited() -> Self {
+        Self {
+            requests_per_second: 1_000_000,
+            bytes_per_second: 10_000_000_000,
+            burst_seconds: 10,
+        }
+    }
+}
+
+impl Admin {
+    /// A client for the admin API at `base` with the bearer `token`.
+    pub fn new(base: &str, token: &str) -> Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()?,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+        })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("admin API {method} {path}: {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Creates a tenant with its own quota.
+    pub async fn create_tenant(&self, name: &str, quota: Quota) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/tenants",
+            Some(json!({"name": name, "quota": {
+                "requests_per_second": quota.requests_per_second,
+                "bytes_per_second": quota.bytes_per_second,
+                "burst_seconds": quota.burst_seconds,
+                "max_topics": 50,
+                "max_partitions": 1000,
+            }})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Creates a user with read and write on the whole tenant; returns its
+    /// password.
+    pub async fn create_user(&self, tenant: &str, user: &str) -> Result<String> {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/tenants/{tenant}/users"),
+                Some(json!({"name": user, "grants": [{"prefix": format!("{tenant}."), "read": true, "write": true}]})),
+            )
+            .await?;
+        v.get("password")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .context("the admin API answered no password")
+    }
+
+    /// Creates a topic.
+    pub async fn create_topic(&self, tenant: &str, topic: &str, partitions: u32) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/v1/tenants/{tenant}/topics"),
+            Some(json!({"name": topic, "partitions": partitions})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Deletes a tenant with its users and topics.
+    pub async fn delete_tenant(&self, tenant: &str) -> Result<()> {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/v1/tenants/{tenant}?force=true"),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+}

@@ -1,0 +1,103 @@
+//! Consume with `limit` ∈ {1, 100, 1000} from a pre-filled topic, each
+//! limit with a fresh group, against a native consumer reading the same
+//! topic from the beginning.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use super::{requests, Ctx, Target};
+use crate::baseline;
+use crate::client::Quota;
+use crate::engine::Plan;
+use crate::report::Spec;
+
+/// Message size of the pre-filled topic.
+pub const MSG_BYTES: usize = 100;
+const PARTITIONS: u32 = 4;
+
+/// Runs the consume scenario on a tenant of its own.
+pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
+    let tenant = target
+        .provisioner
+        .tenant("consume", Quota::unlimited(), 1, PARTITIONS)
+        .await?;
+    let prefill = if ctx.args.quick { 50_000 } else { 250_000 };
+    let producer = baseline::producer(&target.bootstrap, &ctx.extra, &tenant.topic).await?;
+    ctx.progress.set_message(format!(
+        "pre-filling {} with {prefill} messages",
+        tenant.topic
+    ));
+    let started = std::time::Instant::now();
+    baseline::prefill(&producer, &tenant.topic, &[b'x'; MSG_BYTES], prefill).await?;
+    ctx.notes.push(format!(
+        "consume topic pre-filled with {prefill} × {MSG_BYTES} B over {PARTITIONS} partitions by the native producer in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    let (user, password) = &tenant.users[0];
+    let auth = crate::client::basic(user, password);
+    for limit in [1usize, 100, 1000] {
+        // The first GET of a new group pays for its cursors: warm up longer.
+        let base = Plan {
+            warmup: std::time::Duration::from_secs_f64(ctx.warmup.max(2.0)),
+            ..ctx.plan()
+        };
+        // One GET per partition at a time: more would only get empty answers,
+        // since a group's partition is held by one GET at a time.
+        let plan = Plan {
+            concurrency: PARTITIONS as usize,
+            ..base
+        };
+        let name = format!("consume limit {limit}");
+        let native_name = format!("native consume {limit}");
+        ctx.measure(
+            Spec {
+                scenario: "consume".into(),
+                name: name.clone(),
+                path: ctx.http_path(),
+                broker: target.broker.clone(),
+                settings: format!("GET /topic?limit={limit}, one fresh group, {MSG_BYTES} B messages, {PARTITIONS} partitions; c={PARTITIONS}"),
+                msg_bytes: Some(MSG_BYTES),
+                batch: None,
+                limit: Some(limit),
+            },
+            plan,
+            requests::consume(
+                target.pool.clone(),
+                auth.clone(),
+                &tenant.topic,
+                limit,
+                Arc::new(vec![format!("c{limit}")]),
+                MSG_BYTES,
+            ),
+            target.observe,
+        )
+        .await;
+        let consumer =
+            baseline::consumer(&target.bootstrap, &ctx.extra, &tenant.topic, PARTITIONS).await?;
+        let native_plan = Plan {
+            concurrency: 1,
+            max_requests: Some((prefill / limit) as u64),
+            warmup: std::time::Duration::ZERO,
+            ..base
+        };
+        ctx.measure(
+            Spec {
+                scenario: "consume".into(),
+                name: native_name.clone(),
+                path: "native rdkafka".into(),
+                broker: target.broker.clone(),
+                settings: format!("StreamConsumer assigned to all {PARTITIONS} partitions from the beginning, {limit} messages per operation; c=1"),
+                msg_bytes: Some(MSG_BYTES),
+                batch: None,
+                limit: Some(limit),
+            },
+            native_plan,
+            baseline::consume_op(Arc::new(tokio::sync::Mutex::new(consumer)), limit),
+            target.observe.without_pid(),
+        )
+        .await;
+        ctx.compare(&name, &native_name, "messages/s");
+    }
+    Ok(())
+}
