@@ -263,11 +263,17 @@ impl Readers {
         })
     }
 
+    /// The reader of a partition: the topic picks a starting reader and
+    /// consecutive partitions take consecutive readers, so the partitions
+    /// of one topic never share a reader while there are enough of them
+    /// (a shared reader would re-assign, and refetch, on every other GET).
     fn reader_for(&self, topic: &str, partition: i32) -> Arc<Mutex<Reader>> {
         let mut hasher = DefaultHasher::new();
-        (topic, partition).hash(&mut hasher);
-        let index = usize::try_from(hasher.finish() % self.readers.len() as u64).unwrap_or(0);
-        self.readers[index].clone()
+        topic.hash(&mut hasher);
+        let count = self.readers.len() as u64;
+        let start = hasher.finish() % count;
+        let index = (start + u64::from(partition.unsigned_abs())) % count;
+        self.readers[usize::try_from(index).unwrap_or(0)].clone()
     }
 
     /// Reads one partition at a cursor, on the blocking pool.
