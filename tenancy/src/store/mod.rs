@@ -101,7 +101,31 @@ impl Store {
 
 /// The id of a tenant, locked against deletion until the transaction ends.
 async fn tenant_id(conn: &mut PgConnection, tenant: &TenantName) -> Result<i64> {
-    sqlx::query_scalar("SELECT id FROM tenants WHERE name = $1 FOR SHARE")
+    locked_tenant_id(
+        conn,
+        tenant,
+        "SELECT id FROM tenants WHERE name = $1 FOR SHARE",
+    )
+    .await
+}
+
+/// The id of a tenant, locked exclusively until the transaction ends: for
+/// changes that must not race with each other (quota checks, deletion).
+async fn tenant_id_exclusive(conn: &mut PgConnection, tenant: &TenantName) -> Result<i64> {
+    locked_tenant_id(
+        conn,
+        tenant,
+        "SELECT id FROM tenants WHERE name = $1 FOR UPDATE",
+    )
+    .await
+}
+
+async fn locked_tenant_id(
+    conn: &mut PgConnection,
+    tenant: &TenantName,
+    query: &'static str,
+) -> Result<i64> {
+    sqlx::query_scalar(query)
         .bind(tenant.as_str())
         .fetch_optional(conn)
         .await

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{tenant_id, QuotaRow, Store};
+use super::{tenant_id, tenant_id_exclusive, QuotaRow, Store};
 use crate::audit::{self, Actor, Change};
 use crate::error::{Error, ObjectKind, Result};
 use crate::names::TenantName;
@@ -195,12 +195,7 @@ impl Store {
         force: bool,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let id: i64 = sqlx::query_scalar("SELECT id FROM tenants WHERE name = $1 FOR UPDATE")
-            .bind(tenant.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::db("look up the tenant"))?
-            .ok_or_else(|| Error::not_found(ObjectKind::Tenant, tenant.as_str()))?;
+        let id = tenant_id_exclusive(&mut tx, tenant).await?;
         let (users, topics): (i64, i64) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM users WHERE tenant_id = $1),
                     (SELECT count(*) FROM topics WHERE tenant_id = $1)",

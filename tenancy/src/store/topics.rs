@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::{Postgres, Transaction};
 
-use super::{tenant_id, unsigned, Store};
+use super::{tenant_id, tenant_id_exclusive, unsigned, Store};
 use crate::audit::{self, Actor, Change};
 use crate::error::{Error, ObjectKind, Result};
 use crate::names::{TenantName, TopicName};
@@ -77,12 +77,7 @@ impl Store {
         partitions: u32,
     ) -> Result<TopicReservation> {
         let mut tx = self.begin().await?;
-        let id: i64 = sqlx::query_scalar("SELECT id FROM tenants WHERE name = $1 FOR UPDATE")
-            .bind(tenant.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::db("look up the tenant"))?
-            .ok_or_else(|| Error::not_found(ObjectKind::Tenant, tenant.as_str()))?;
+        let id = tenant_id_exclusive(&mut tx, tenant).await?;
         let (topics, used, max_topics, max_partitions): (i64, i64, i32, i32) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM topics WHERE tenant_id = $1),
                     (SELECT coalesce(sum(partitions), 0)::bigint FROM topics WHERE tenant_id = $1),
