@@ -44,8 +44,11 @@ pub fn spawn(store: &Store, caches: Caches) {
                             Some(Ok(tenant)) => caches.auth.forget_tenant(&tenant),
                             _ => caches.auth.forget_all(),
                         },
-                        "user" | "grant" => caches.auth.forget_user(&notice.target).await,
+                        "user" | "grant" => caches.auth.forget_user(&notice.target),
                         "topic" => {
+                            if notice.action == "topic.deleting" {
+                                caches.consumption.release_topic(&notice.target).await;
+                            }
                             caches.topics.forget(&notice.target).await;
                             caches.watermarks.forget(&notice.target);
                             caches.consumption.forget_cursors();

@@ -29,6 +29,9 @@ use crate::{me, metrics, openapi, request_id};
 /// How long requests in flight may take to finish after SIGTERM.
 const SHUTDOWN_GRACE_SECONDS: u64 = 10;
 
+/// A reader unused for this long stops fetching its partition.
+const READER_IDLE: Duration = Duration::from_secs(10);
+
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -119,6 +122,7 @@ impl Application {
             .clone()
             .spawn_poller(Duration::from_millis(settings.consume.watermark_poll_ms));
         let readers = Readers::new(&settings.kafka, settings.consume.readers)?;
+        readers.spawn_janitor(READER_IDLE);
         let mirror = match settings.consume.mirror_interval_ms {
             0 => Mirror::disabled(),
             ms => Mirror::spawn(&settings.kafka, Duration::from_millis(ms))?,

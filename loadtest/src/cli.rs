@@ -89,6 +89,10 @@ pub struct Args {
     /// fanin, latency, ceiling); all by default.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Messages pre-filled for the consume scenario (default 250,000, or
+    /// 20,000 with `--quick`).
+    #[arg(long)]
+    pub prefill: Option<usize>,
     /// Groups in the fan-in scenario.
     #[arg(long)]
     pub groups: Option<usize>,

@@ -78,6 +78,11 @@ pub struct Plan {
     /// first), with no warm-up: where each operation must be distinct, e.g.
     /// cold logins, or the data to read is finite.
     pub max_requests: Option<u64>,
+    /// Stop a worker after this many successful answers in a row that
+    /// moved no messages, with no warm-up: reading a finite backlog, the
+    /// run ends when it is drained, and the rate is taken over the time it
+    /// took (a warm-up would read part of it unmeasured).
+    pub until_empty: Option<u32>,
 }
 
 /// Where to read the server's CPU time and memory from.
@@ -143,7 +148,7 @@ pub fn histogram() -> Histogram<u64> {
 /// operations for the progress bar.
 pub async fn run(plan: Plan, op: Op, observe: Observe, live: Arc<AtomicU64>) -> Raw {
     let start = Instant::now() + Duration::from_millis(5);
-    let warmup = if plan.max_requests.is_some() {
+    let warmup = if plan.max_requests.is_some() || plan.until_empty.is_some() {
         Duration::ZERO
     } else {
         plan.warmup
@@ -172,6 +177,7 @@ pub async fn run(plan: Plan, op: Op, observe: Observe, live: Arc<AtomicU64>) -> 
                 errors: BTreeMap::new(),
                 last_done: None,
             };
+            let mut empty_in_a_row = 0u32;
             // All workers start together, on the schedule's origin.
             tokio::time::sleep_until(start).await;
             loop {
@@ -200,6 +206,14 @@ pub async fn run(plan: Plan, op: Op, observe: Observe, live: Arc<AtomicU64>) -> 
                 };
                 let outcome = op(worker, seq).await;
                 let done = Instant::now();
+                if outcome.status == Status::Ok && outcome.messages == 0 {
+                    empty_in_a_row += 1;
+                } else {
+                    empty_in_a_row = 0;
+                }
+                let drained = plan
+                    .until_empty
+                    .is_some_and(|limit| empty_in_a_row >= limit);
                 live.fetch_add(1, Ordering::Relaxed);
                 if intended < measure_from {
                     continue;
@@ -217,6 +231,9 @@ pub async fn run(plan: Plan, op: Op, observe: Observe, live: Arc<AtomicU64>) -> 
                     }
                     Status::Http(code) => *local.errors.entry(code.to_string()).or_default() += 1,
                     Status::Error(kind) => *local.errors.entry(kind.to_owned()).or_default() += 1,
+                }
+                if drained {
+                    break;
                 }
             }
             local
@@ -296,6 +313,7 @@ mod tests {
             duration: Duration::from_millis(500),
             rate: Some(200.0),
             max_requests: None,
+            until_empty: None,
         };
         let observe = Observe {
             pid: None,
@@ -310,6 +328,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_drain_run_stops_once_answers_come_back_empty_and_measures_everything() {
+        let plan = Plan {
+            concurrency: 2,
+            warmup: Duration::from_secs(10),
+            duration: Duration::from_secs(10),
+            rate: None,
+            max_requests: None,
+            until_empty: Some(3),
+        };
+        let observe = Observe {
+            pid: None,
+            ticks: 100.0,
+        };
+        // A backlog of 40 operations' worth of messages, then nothing.
+        let drain: Op = Arc::new(|_, seq| {
+            async move {
+                if seq < 40 {
+                    Outcome::ok(5, 500)
+                } else {
+                    Outcome::ok(0, 0)
+                }
+            }
+            .boxed()
+        });
+        let started = Instant::now();
+        let raw = run(plan, drain, observe, Arc::new(AtomicU64::new(0))).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no warm-up, no full duration"
+        );
+        assert_eq!(raw.messages, 200, "the whole backlog is measured");
+        assert_eq!(
+            raw.requests, 46,
+            "40 full answers and 3 empty ones per worker"
+        );
+    }
+
+    #[tokio::test]
     async fn max_requests_stops_after_that_many_without_warm_up() {
         let plan = Plan {
             concurrency: 3,
@@ -317,6 +373,7 @@ mod tests {
             duration: Duration::from_secs(10),
             rate: None,
             max_requests: Some(25),
+            until_empty: None,
         };
         let observe = Observe {
             pid: None,

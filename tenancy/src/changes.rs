@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::{ChangeNotice, CHANGES_CHANNEL};
 use crate::error::{Error, Result};
+use crate::names::{TenantName, TopicName};
 use crate::store::Store;
 
 /// The channel on which nodes announce new messages, coalesced per topic,
@@ -119,6 +120,28 @@ impl Store {
             .execute(self.pool())
             .await
             .map_err(Error::db("announce new messages"))?;
+        Ok(())
+    }
+
+    /// Tells every node that a topic is about to be deleted, so that they
+    /// stop reading it first (some brokers answer fetches for a deleted
+    /// topic in a way that crashes librdkafka).
+    pub async fn announce_topic_deleting(
+        &self,
+        tenant: &TenantName,
+        topic: &TopicName,
+    ) -> Result<()> {
+        let payload = serde_json::json!({
+            "action": "topic.deleting",
+            "tenant": tenant.as_str(),
+            "target": topic.as_str(),
+        });
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANGES_CHANNEL)
+            .bind(payload.to_string())
+            .execute(self.pool())
+            .await
+            .map_err(Error::db("announce a topic deletion"))?;
         Ok(())
     }
 }

@@ -84,6 +84,38 @@ pub enum Error {
 }
 
 impl Error {
+    /// The same error for a second caller, e.g. requests that waited on
+    /// one shared credentials lookup. Sources that cannot be cloned are
+    /// carried as their text.
+    pub fn duplicate(&self) -> Error {
+        match self {
+            Error::Invalid(v) => Error::Invalid(v.clone()),
+            Error::NotFound { kind, name } => Error::not_found(*kind, name.clone()),
+            Error::AlreadyExists { kind, name } => Error::exists(*kind, name.clone()),
+            Error::TenantInUse {
+                name,
+                users,
+                topics,
+            } => Error::TenantInUse {
+                name: name.clone(),
+                users: *users,
+                topics: *topics,
+            },
+            Error::QuotaExceeded { what, detail } => Error::QuotaExceeded {
+                what,
+                detail: detail.clone(),
+            },
+            Error::Database { context, source } => Error::Database {
+                context,
+                source: sqlx::Error::Protocol(source.to_string()),
+            },
+            Error::Migrate(err) => Error::Migrate(sqlx::migrate::MigrateError::Source(Box::new(
+                std::io::Error::other(err.to_string()),
+            ))),
+            Error::Hashing(text) => Error::Hashing(text.clone()),
+        }
+    }
+
     /// Wraps a database error with what the store was doing at the time.
     pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
         move |source| Error::Database { context, source }

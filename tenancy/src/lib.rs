@@ -20,7 +20,7 @@ pub use changes::{ChangeEvent, ChangeStream, ProducedNotice, PRODUCED_CHANNEL};
 pub use error::{Error, ObjectKind, Result, ValidationError};
 pub use grant::Grant;
 pub use names::{GrantPrefix, GroupName, TenantName, TopicName, UserName};
-pub use password::{NewCredentials, Password};
+pub use password::{NewCredentials, Password, Scratch};
 pub use quota::{Quota, QuotaPatch};
 pub use store::{
     Credentials, Store, StoreOptions, Tenant, TenantPatch, TopicRecord, TopicReservation, User,

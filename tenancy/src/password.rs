@@ -5,8 +5,8 @@
 //! a leaked database is expensive to attack.
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::distributions::{Alphanumeric, DistString};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -69,12 +69,58 @@ impl Password {
     /// Checks this password against a stored PHC string. A malformed hash is
     /// a mismatch, never a panic. CPU-heavy, like [`Password::hash`].
     pub fn verify(&self, phc: &str) -> bool {
-        match PasswordHash::new(phc) {
-            Ok(parsed) => hasher()
-                .verify_password(self.expose().as_bytes(), &parsed)
-                .is_ok(),
-            Err(_) => false,
+        self.verify_in(phc, &mut Scratch::default())
+    }
+}
+
+/// Working memory for argon2 verifications, reused from one check to the
+/// next. Each check needs 19 MiB; allocating it afresh every time lets the
+/// allocator keep a copy per thread that ever ran one (RSS grew past 1 GiB
+/// under a login flood), while a few reused buffers keep it fixed.
+#[derive(Default)]
+pub struct Scratch(Vec<Block>);
+
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Scratch").field(&self.0.len()).finish()
+    }
+}
+
+impl Password {
+    /// [`Password::verify`] in caller-owned working memory, grown to the
+    /// hash's memory cost on first use and reused afterwards.
+    pub fn verify_in(&self, phc: &str, scratch: &mut Scratch) -> bool {
+        self.hash_in(phc, scratch)
+            .is_some_and(|(computed, expected)| computed == expected)
+    }
+
+    /// Recomputes a PHC string's hash for this password: (computed, stored).
+    fn hash_in(&self, phc: &str, scratch: &mut Scratch) -> Option<(Output, Output)> {
+        let parsed = PasswordHash::new(phc).ok()?;
+        let expected = parsed.hash?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = match parsed.version {
+            Some(v) => Version::try_from(v).ok()?,
+            None => Version::default(),
+        };
+        let params = Params::try_from(&parsed).ok()?;
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        let blocks = params.block_count();
+        if scratch.0.len() < blocks {
+            scratch.0.resize(blocks, Block::default());
         }
+        let mut out = vec![0u8; expected.len()];
+        Argon2::new(algorithm, version, params)
+            .hash_password_into_with_memory(
+                self.expose().as_bytes(),
+                salt,
+                &mut out,
+                &mut scratch.0[..],
+            )
+            .ok()?;
+        // `Output` compares in constant time.
+        Some((Output::new(&out).ok()?, expected))
     }
 }
 
@@ -105,6 +151,30 @@ mod tests {
         assert!(password.verify(&phc));
         assert!(!Password::generate().verify(&phc));
         assert!(!password.verify("not a phc string"));
+    }
+
+    #[test]
+    fn verifying_in_reused_memory_agrees_with_the_plain_check() {
+        let password = Password::generate();
+        let phc = password.hash().unwrap();
+        let mut scratch = Scratch::default();
+        assert!(password.verify_in(&phc, &mut scratch));
+        let grown = scratch.0.len();
+        assert_eq!(grown, 19 * 1024);
+        assert!(!Password::generate().verify_in(&phc, &mut scratch));
+        assert!(password.verify_in(&phc, &mut scratch));
+        assert_eq!(scratch.0.len(), grown, "the memory is reused, not grown");
+        assert!(!password.verify_in("not a phc string", &mut scratch));
+        // A hash made with other parameters still verifies.
+        let params = Params::new(8 * 1024, 1, 1, None).unwrap();
+        let other = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(
+                password.expose().as_bytes(),
+                &SaltString::generate(&mut OsRng),
+            )
+            .unwrap()
+            .to_string();
+        assert!(password.verify_in(&other, &mut scratch));
     }
 
     #[test]

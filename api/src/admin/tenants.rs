@@ -96,13 +96,14 @@ pub async fn update(
 pub async fn delete(
     store: web::Data<Store>,
     topics: web::Data<TopicAdmin>,
+    consumption: web::Data<crate::consume::Consumption>,
     actor: AuditActor,
     path: web::Path<String>,
     query: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let name = TenantName::parse(&path)?;
     if query.force {
-        super::topics::delete_all_in_kafka(&store, &topics, &name).await?;
+        super::topics::delete_all_in_kafka(&store, &topics, &consumption, &name).await?;
     }
     store.delete_tenant(&name, &actor.0, query.force).await?;
     Ok(HttpResponse::NoContent().finish())

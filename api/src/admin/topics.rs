@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tenancy::{Store, TenantName, TopicName, TopicRecord};
 
 use super::AuditActor;
+use crate::consume::Consumption;
 use crate::error::ApiError;
 use crate::kafka::{PartitionInfo, TopicAdmin, ALLOWED_TOPIC_CONFIG};
 
@@ -149,11 +150,13 @@ pub async fn show(
 pub async fn delete(
     store: web::Data<Store>,
     topics: web::Data<TopicAdmin>,
+    consumption: web::Data<Consumption>,
     actor: AuditActor,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, topic) = topic_path(&path)?;
     store.topic(&tenant, &topic).await?;
+    stop_reading(&store, &consumption, &tenant, std::slice::from_ref(&topic)).await?;
     topics.delete(topic.as_str()).await?;
     store.delete_topic(&tenant, &actor.0, &topic).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -163,10 +166,37 @@ pub async fn delete(
 pub async fn delete_all_in_kafka(
     store: &Store,
     topics: &TopicAdmin,
+    consumption: &Consumption,
     tenant: &TenantName,
 ) -> Result<(), ApiError> {
-    for record in store.list_topics(tenant).await? {
-        topics.delete(&record.name).await?;
+    let names = store
+        .list_topics(tenant)
+        .await?
+        .into_iter()
+        .map(|record| TopicName::parse(tenant, &record.name))
+        .collect::<Result<Vec<_>, _>>()?;
+    stop_reading(store, consumption, tenant, &names).await?;
+    for name in &names {
+        topics.delete(name.as_str()).await?;
+    }
+    Ok(())
+}
+
+/// Makes every node stop reading topics about to be deleted, and waits
+/// until they have: this node's readers at once, the others on the
+/// announcement, within the longest read they may have in progress.
+async fn stop_reading(
+    store: &Store,
+    consumption: &Consumption,
+    tenant: &TenantName,
+    names: &[TopicName],
+) -> Result<(), ApiError> {
+    for name in names {
+        store.announce_topic_deleting(tenant, name).await?;
+        consumption.release_topic(name.as_str()).await;
+    }
+    if !names.is_empty() {
+        tokio::time::sleep(consumption.release_grace()).await;
     }
     Ok(())
 }

@@ -3,15 +3,14 @@
 //! credential, not once per request.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
-use tenancy::{Password, Store, TenantName};
+use tenancy::{Password, Scratch, Store, TenantName};
 use tokio::sync::Semaphore;
 
 use super::principal::Principal;
@@ -32,21 +31,37 @@ pub enum AuthError {
     Throttled(Duration),
 }
 
-/// A verified credential. The tag binds username, password and the stored
-/// hash under a per-node random key, so the cache never holds anything a
-/// password could be recovered from, and a rotated hash never matches.
+impl AuthError {
+    /// The same failure for a request that waited on another's attempt
+    /// with the same credentials (the original belongs to that attempt).
+    fn shared_copy(&self) -> AuthError {
+        match self {
+            AuthError::Rejected => AuthError::Rejected,
+            AuthError::Throttled(retry) => AuthError::Throttled(*retry),
+            AuthError::Unavailable(err) => AuthError::Unavailable(err.duplicate()),
+        }
+    }
+}
+
+/// A verified credential, cached under a keyed hash of (username,
+/// password): the cache never holds anything a password could be recovered
+/// from, a wrong password is simply a different key (a miss), and
+/// concurrent first requests with the same credentials share one argon2
+/// run instead of each paying for their own.
 struct CachedLogin {
-    tag: [u8; 32],
-    password_hash: SecretString,
     principal: Arc<Principal>,
 }
+
+type CacheKey = [u8; 32];
 
 /// The node's authenticator.
 pub struct Authenticator {
     store: Store,
-    cache: Cache<String, Arc<CachedLogin>>,
+    cache: Cache<CacheKey, Arc<CachedLogin>>,
     key: [u8; 32],
     permits: Semaphore,
+    /// argon2 working memory, one buffer per concurrent verification.
+    scratch: Mutex<Vec<Scratch>>,
     /// A hash of a random password, verified for unknown users so that
     /// they cost the same time as known ones.
     dummy_hash: SecretString,
@@ -81,6 +96,7 @@ impl Authenticator {
                 .build(),
             key,
             permits: Semaphore::new(max_concurrent),
+            scratch: Mutex::new(Vec::with_capacity(max_concurrent)),
             dummy_hash: Password::generate().hash()?.into(),
             verifications: AtomicU64::new(0),
             throttle,
@@ -92,15 +108,12 @@ impl Authenticator {
         self.verifications.load(Ordering::Relaxed)
     }
 
-    fn tag(&self, username: &str, password: &Password, hash: &SecretString) -> [u8; 32] {
+    /// The cache key of a credential: an HMAC under a per-node random key.
+    fn key_of(&self, username: &str, password: &Password) -> CacheKey {
         // The key is 32 bytes; HMAC accepts any length, so this cannot fail.
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
-        for part in [
-            username.as_bytes(),
-            password.expose().as_bytes(),
-            hash.expose_secret().as_bytes(),
-        ] {
+        for part in [username.as_bytes(), password.expose().as_bytes()] {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);
         }
@@ -108,7 +121,8 @@ impl Authenticator {
     }
 
     /// Runs one argon2 verification on the blocking pool, at most
-    /// `max_concurrent` at a time on this node.
+    /// `max_concurrent` at a time on this node, each in one of at most
+    /// `max_concurrent` reused working buffers.
     async fn verify(&self, password: &Password, hash: &SecretString) -> bool {
         let Ok(_permit) = self.permits.acquire().await else {
             return false;
@@ -117,9 +131,24 @@ impl Authenticator {
         metrics::counter!("sluice_argon2_verifications_total").increment(1);
         let password = password.clone();
         let hash = hash.clone();
-        tokio::task::spawn_blocking(move || password.verify(hash.expose_secret()))
-            .await
-            .unwrap_or(false)
+        let mut scratch = self
+            .scratch
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .unwrap_or_default();
+        let Ok((verified, scratch)) = tokio::task::spawn_blocking(move || {
+            let verified = password.verify_in(hash.expose_secret(), &mut scratch);
+            (verified, scratch)
+        })
+        .await
+        else {
+            return false;
+        };
+        if let Ok(mut pool) = self.scratch.lock() {
+            pool.push(scratch);
+        }
+        verified
     }
 
     /// Authenticates a username and password from a client address.
@@ -150,58 +179,69 @@ impl Authenticator {
         if username.len() > MAX_USERNAME_LEN || !username.contains('.') {
             return Err(AuthError::Rejected);
         }
-        if let Some(hit) = self.cache.get(username).await {
-            let tag = self.tag(username, password, &hit.password_hash);
-            if bool::from(tag.ct_eq(&hit.tag)) {
-                metrics::counter!("sluice_auth_cache_hits_total").increment(1);
-                return Ok(hit.principal.clone());
-            }
-            self.throttle
-                .attempt(username, address)
-                .map_err(AuthError::Throttled)?;
-            // A wrong password for a cached user: the stored hash has not
-            // changed (a change would have dropped the entry), so it cannot
-            // verify. Pay the same cost as any other failure anyway.
-            self.verify(password, &self.dummy_hash).await;
-            return Err(AuthError::Rejected);
+        let key = self.key_of(username, password);
+        if let Some(hit) = self.cache.get(&key).await {
+            metrics::counter!("sluice_auth_cache_hits_total").increment(1);
+            return Ok(hit.principal.clone());
         }
         metrics::counter!("sluice_auth_cache_misses_total").increment(1);
         // Past the threshold, refused before any database or argon2 work.
+        // Every miss counts, whether it runs argon2 or waits for a
+        // concurrent identical attempt that does.
         self.throttle
             .attempt(username, address)
             .map_err(AuthError::Throttled)?;
+        // Only a success is cached; a failure reaches the requests that
+        // were waiting on it and is then forgotten.
+        self.cache
+            .try_get_with(key, self.check(username, password))
+            .await
+            .map(|login| login.principal.clone())
+            .map_err(|shared| match Arc::try_unwrap(shared) {
+                Ok(err) => err,
+                Err(shared) => shared.shared_copy(),
+            })
+    }
+
+    /// Looks the user up and verifies the password: the cache-miss path.
+    async fn check(
+        &self,
+        username: &str,
+        password: &Password,
+    ) -> Result<Arc<CachedLogin>, AuthError> {
         let credentials = self
             .store
             .credentials(username)
             .await
             .map_err(AuthError::Unavailable)?;
         let Some(credentials) = credentials else {
+            // Unknown users cost what known ones do.
             self.verify(password, &self.dummy_hash).await;
             return Err(AuthError::Rejected);
         };
         if !self.verify(password, &credentials.password_hash).await || credentials.disabled {
             return Err(AuthError::Rejected);
         }
-        let principal = Arc::new(Principal {
-            username: credentials.username,
-            tenant: credentials.tenant,
-            grants: credentials.grants,
-            quota: credentials.quota,
-        });
-        let login = CachedLogin {
-            tag: self.tag(username, password, &credentials.password_hash),
-            password_hash: credentials.password_hash,
-            principal: principal.clone(),
-        };
-        self.cache
-            .insert(username.to_owned(), Arc::new(login))
-            .await;
-        Ok(principal)
+        Ok(Arc::new(CachedLogin {
+            principal: Arc::new(Principal {
+                username: credentials.username,
+                tenant: credentials.tenant,
+                grants: credentials.grants,
+                quota: credentials.quota,
+            }),
+        }))
     }
 
     /// Drops a user's cached login.
-    pub async fn forget_user(&self, username: &str) {
-        self.cache.invalidate(username).await;
+    pub fn forget_user(&self, username: &str) {
+        let username = username.to_owned();
+        if let Err(err) = self
+            .cache
+            .invalidate_entries_if(move |_, login| login.principal.username == username)
+        {
+            tracing::warn!(error = %err, "cannot drop a user's logins; dropping all");
+            self.cache.invalidate_all();
+        }
     }
 
     /// Drops the cached logins of every user of a tenant.

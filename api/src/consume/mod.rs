@@ -74,6 +74,17 @@ impl Consumption {
         }
     }
 
+    /// Stops this node's readers on a topic about to be deleted.
+    pub async fn release_topic(&self, topic: &str) {
+        self.readers.release_topic(topic).await;
+    }
+
+    /// How long the other nodes may need to stop reading a topic once told
+    /// to: a read in progress ends within the read timeout.
+    pub fn release_grace(&self) -> Duration {
+        Duration::from_millis(self.settings.read_timeout_ms + 250)
+    }
+
     /// Forgets which cursor rows exist, e.g. after a topic was deleted.
     pub fn forget_cursors(&self) {
         self.known_cursors.invalidate_all();

@@ -11,7 +11,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
@@ -74,14 +75,41 @@ pub struct ReadOutcome {
     pub end: Option<i64>,
 }
 
+/// The readers' librdkafka context: rust-rdkafka reports every
+/// end-of-partition event as a global error too, which would log an error
+/// per empty read; those are expected here and handled in [`Reader::read`].
+struct ReaderContext;
+
+impl ClientContext for ReaderContext {
+    fn error(&self, error: RdError, reason: &str) {
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::error!(%error, reason, "kafka reader error");
+        }
+    }
+}
+
+impl ConsumerContext for ReaderContext {}
+
 struct Reader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<ReaderContext>,
     assigned: Option<(String, i32)>,
     /// The offset the consumer's next message for the assignment has.
     position: i64,
+    /// When the last read ended.
+    last_read: Instant,
 }
 
 impl Reader {
+    /// Stops fetching: nothing is assigned until the next read.
+    fn release(&mut self) {
+        if self.assigned.take().is_some() {
+            if let Err(err) = self.consumer.unassign() {
+                tracing::warn!(error = %err, "cannot release a reader");
+            }
+            self.position = -1;
+        }
+    }
+
     fn assign(&mut self, topic: &str, partition: i32, offset: i64) -> Result<(), KafkaError> {
         let mut list = TopicPartitionList::new();
         list.add_partition_offset(topic, partition, Offset::Offset(offset))
@@ -190,6 +218,7 @@ impl Reader {
                 }
             }
         }
+        self.last_read = Instant::now();
         Ok(outcome)
     }
 }
@@ -247,13 +276,14 @@ impl Readers {
                     // Per partition; one partition per reader at a time.
                     .set("queued.max.messages.kbytes", "2048")
                     .set("allow.auto.create.topics", "false");
-                let consumer: BaseConsumer = config
-                    .create()
+                let consumer: BaseConsumer<ReaderContext> = config
+                    .create_with_context(ReaderContext)
                     .map_err(|e| KafkaError::Config(e.to_string()))?;
                 Ok(Arc::new(Mutex::new(Reader {
                     consumer,
                     assigned: None,
                     position: -1,
+                    last_read: Instant::now(),
                 })))
             })
             .collect::<Result<Vec<_>, KafkaError>>()?;
@@ -274,6 +304,51 @@ impl Readers {
         let start = hasher.finish() % count;
         let index = (start + u64::from(partition.unsigned_abs())) % count;
         self.readers[usize::try_from(index).unwrap_or(0)].clone()
+    }
+
+    /// Stops every reader that holds a partition of `topic` (waiting for a
+    /// read in progress), before the topic is deleted: tansu answers
+    /// fetches for a deleted topic with a leader hint that crashes
+    /// librdkafka 2.12 (a null topic name in its metadata update).
+    pub async fn release_topic(&self, topic: &str) {
+        let readers = self.readers.clone();
+        let topic = topic.to_owned();
+        let _ = tokio::task::spawn_blocking(move || {
+            for reader in readers {
+                if let Ok(mut reader) = reader.lock() {
+                    if reader.assigned.as_ref().is_some_and(|(t, _)| *t == topic) {
+                        reader.release();
+                    }
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Releases readers idle for longer than `idle`, every `idle`: an idle
+    /// reader would fetch its partition forever, loading the broker and
+    /// reading topics that may since have been deleted outside sluice.
+    pub fn spawn_janitor(&self, idle: Duration) {
+        let readers = self.readers.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(idle);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let readers = readers.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    for reader in readers {
+                        // A reader in use is not idle.
+                        if let Ok(mut reader) = reader.try_lock() {
+                            if reader.last_read.elapsed() >= idle {
+                                reader.release();
+                            }
+                        }
+                    }
+                })
+                .await;
+            }
+        });
     }
 
     /// Reads one partition at a cursor, on the blocking pool.

@@ -194,6 +194,80 @@ async fn two_groups_on_one_topic_each_receive_every_message_once() {
 }
 
 #[tokio::test]
+async fn groups_taking_turns_on_one_partition_each_read_on_from_their_own_cursor() {
+    let app = TestApp::spawn().await;
+    let (_, topic, user, password) = app.tenant_with_topic(1).await;
+    // Enough that the reader has fetched well ahead of the first group's
+    // cursor when the second group asks for the start of the partition.
+    app.produce_numbered(&user, &password, &topic, 3000).await;
+
+    let mut next = [0usize; 2];
+    for turn in 0..40 {
+        let (group, limit) = if turn % 2 == 0 { (0, 1) } else { (1, 100) };
+        let messages = app
+            .consume_ok(
+                &user,
+                &password,
+                &topic,
+                &format!("group=g{group}&limit={limit}"),
+            )
+            .await;
+        let values: Vec<usize> = messages
+            .iter()
+            .map(|m| m["Value"].as_str().unwrap().parse().unwrap())
+            .collect();
+        let expected: Vec<usize> = (next[group]..next[group] + limit).collect();
+        assert_eq!(values, expected, "turn {turn}, group g{group}");
+        next[group] += limit;
+    }
+}
+
+#[tokio::test]
+async fn a_topic_filled_without_sluice_is_drained_with_large_limits_by_a_new_group() {
+    let app = TestApp::spawn().await;
+    let (_, topic, user, password) = app.tenant_with_topic(4).await;
+    crate::helpers::kafka::produce_natively(&app.bootstrap, &topic, 3000).await;
+
+    // One group moves the readers along first, as another application would.
+    for _ in 0..8 {
+        app.consume_ok(&user, &password, &topic, "group=first&limit=1")
+            .await;
+    }
+    for limit in [100, 1000] {
+        let group = format!("second{limit}");
+        // As many concurrent clients as partitions, as the load test runs.
+        let clients = (0..4).map(|_| {
+            let (app, topic, user, password, group) = (&app, &topic, &user, &password, &group);
+            async move {
+                let mut values = Vec::new();
+                loop {
+                    let messages = app
+                        .consume_ok(
+                            user,
+                            password,
+                            topic,
+                            &format!("group={group}&limit={limit}"),
+                        )
+                        .await;
+                    if messages.is_empty() {
+                        return values;
+                    }
+                    values.extend(
+                        messages
+                            .iter()
+                            .map(|m| m["Value"].as_str().unwrap().to_owned()),
+                    );
+                }
+            }
+        });
+        let values: Vec<String> = futures::future::join_all(clients).await.concat();
+        let unique: HashSet<&String> = values.iter().collect();
+        assert_eq!(unique.len(), values.len(), "duplicates in {group}");
+        assert_eq!(unique.len(), 3000, "group {group}");
+    }
+}
+
+#[tokio::test]
 async fn two_nodes_and_eight_clients_drain_ten_thousand_messages_exactly_once() {
     let first = TestApp::spawn().await;
     let second = TestApp::spawn_node(&first).await;

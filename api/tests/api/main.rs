@@ -15,6 +15,7 @@ mod data_auth;
 mod grants;
 mod groups;
 mod helpers;
+mod loadtest_smoke;
 mod logs;
 mod metrics;
 mod mirror;

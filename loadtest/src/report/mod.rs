@@ -293,6 +293,7 @@ mod tests {
             duration: Duration::from_millis(200),
             rate: None,
             max_requests: None,
+            until_empty: None,
         };
         let observe = Observe {
             pid: Some(std::process::id()),

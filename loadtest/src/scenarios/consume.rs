@@ -22,7 +22,10 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
         .provisioner
         .tenant("consume", Quota::unlimited(), 1, PARTITIONS)
         .await?;
-    let prefill = if ctx.args.quick { 50_000 } else { 250_000 };
+    let prefill = ctx
+        .args
+        .prefill
+        .unwrap_or(if ctx.args.quick { 20_000 } else { 250_000 });
     let producer = baseline::producer(&target.bootstrap, &ctx.extra, &tenant.topic).await?;
     ctx.progress.set_message(format!(
         "pre-filling {} with {prefill} messages",
@@ -37,15 +40,21 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
     let (user, password) = &tenant.users[0];
     let auth = crate::client::basic(user, password);
     for limit in [1usize, 100, 1000] {
-        // The first GET of a new group pays for its cursors: warm up longer.
+        // Each limit drains the whole backlog with a fresh group and is
+        // timed over the drain: a warm-up would read part of it unmeasured
+        // (with large limits, all of it). The first GET of a new group pays
+        // for its cursors, as it does in production.
         let base = Plan {
-            warmup: std::time::Duration::from_secs_f64(ctx.warmup.max(2.0)),
+            warmup: std::time::Duration::ZERO,
+            // A slow drain (limit=1) is cut short: its rate is known by then.
+            duration: std::time::Duration::from_secs_f64((ctx.duration * 5.0).max(10.0)),
             ..ctx.plan()
         };
         // One GET per partition at a time: more would only get empty answers,
         // since a group's partition is held by one GET at a time.
         let plan = Plan {
             concurrency: PARTITIONS as usize,
+            until_empty: Some(3),
             ..base
         };
         let name = format!("consume limit {limit}");
@@ -56,7 +65,7 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
                 name: name.clone(),
                 path: ctx.http_path(),
                 broker: target.broker.clone(),
-                settings: format!("GET /topic?limit={limit}, one fresh group, {MSG_BYTES} B messages, {PARTITIONS} partitions; c={PARTITIONS}"),
+                settings: format!("GET /topic?limit={limit}, one fresh group draining {prefill} × {MSG_BYTES} B messages on {PARTITIONS} partitions; c={PARTITIONS}"),
                 msg_bytes: Some(MSG_BYTES),
                 batch: None,
                 limit: Some(limit),

@@ -99,6 +99,7 @@ async fn one(ctx: &mut Ctx, target: &mut Target, a: &Tenant, b: &Tenant, route: 
         duration,
         rate: Some(B_RATE),
         max_requests: None,
+        until_empty: None,
     };
     let a_plan = Plan {
         concurrency: 32,

@@ -96,6 +96,7 @@ impl Ctx {
             duration: Duration::from_secs_f64(self.duration),
             rate: self.args.rate,
             max_requests: None,
+            until_empty: None,
         }
     }
 

@@ -100,3 +100,34 @@ pub fn murmur2(data: &[u8]) -> i32 {
 pub fn java_partition(key: &[u8], partitions: i32) -> i32 {
     (murmur2(key) & 0x7fff_ffff) % partitions
 }
+
+/// Produces `count` messages valued `0..count` with a plain rdkafka
+/// producer, spread over the partitions as librdkafka chooses: a topic
+/// filled without sluice, so that no produce announcement feeds the
+/// watermark caches.
+pub async fn produce_natively(bootstrap: &str, topic: &str, count: usize) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "1")
+        .create()
+        .unwrap();
+    let sends = (0..count).map(|i| {
+        let producer = &producer;
+        async move {
+            let value = i.to_string();
+            producer
+                .send(
+                    FutureRecord::<(), _>::to(topic).payload(&value),
+                    Duration::from_secs(10),
+                )
+                .await
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+    });
+    futures::future::join_all(sends).await;
+}
