@@ -386,3 +386,36 @@ async fn a_thousand_wrong_passwords_are_throttled_before_argon2_and_spare_the_ca
         "argon2 ran {verifications} times, at most {allowed} allowed"
     );
 }
+
+#[tokio::test]
+async fn concurrent_first_requests_with_the_same_credentials_share_one_argon2_run() {
+    let app = TestApp::spawn().await;
+    let (_, user, password) = tenant_with_quota(&app, json!({ "requests_per_second": 1000 })).await;
+    let node = BinaryNode::start(&app.database_url, &app.bootstrap, "warn").await;
+    let verifications = || async {
+        let metrics = reqwest::get(format!("{}/metrics", node.admin_url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("sluice_argon2_verifications_total "))
+            .map_or(0.0, |v| v.trim().parse::<f64>().unwrap())
+    };
+    let before = verifications().await;
+
+    // Eight at once, none cached yet: within the login throttle's burst.
+    let requests = (0..8).map(|_| {
+        app.data
+            .get(format!("{}/me", node.public_url))
+            .basic_auth(&user, Some(&password))
+            .send()
+    });
+    for response in futures::future::join_all(requests).await {
+        assert_eq!(response.unwrap().status(), StatusCode::OK);
+    }
+
+    assert_eq!(verifications().await - before, 1.0);
+}
