@@ -47,7 +47,7 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
         let base = Plan {
             warmup: std::time::Duration::ZERO,
             // A slow drain (limit=1) is cut short: its rate is known by then.
-            duration: std::time::Duration::from_secs_f64((ctx.duration * 5.0).max(10.0)),
+            duration: std::time::Duration::from_secs_f64((ctx.duration * 2.5).max(5.0)),
             ..ctx.plan()
         };
         // One GET per partition at a time: more would only get empty answers,

@@ -20,7 +20,7 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
     let groups = ctx
         .args
         .groups
-        .unwrap_or(if ctx.args.quick { 200 } else { 1000 });
+        .unwrap_or(if ctx.args.quick { 100 } else { 1000 });
     let tenant = target
         .provisioner
         .tenant("fanin", Quota::unlimited(), 1, 2)

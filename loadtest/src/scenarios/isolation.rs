@@ -92,7 +92,8 @@ async fn one(ctx: &mut Ctx, target: &mut Target, a: &Tenant, b: &Tenant, route: 
         Route::Authenticated => "GET /_noop/authenticated",
     };
     // Enough samples for a p99 worth reading, even in quick mode.
-    let duration = Duration::from_secs_f64(ctx.duration.max(5.0));
+    let duration =
+        Duration::from_secs_f64(ctx.duration.max(if ctx.args.quick { 3.0 } else { 5.0 }));
     let b_plan = Plan {
         concurrency: 8,
         warmup: Duration::from_secs_f64(ctx.warmup.max(1.0)),
