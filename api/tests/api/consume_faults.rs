@@ -185,11 +185,90 @@ async fn real_multi_record_batches_are_drained_exactly_once_through_two_nodes() 
     assert_eq!(unique.len(), 2000, "{} lost", 2000 - unique.len());
 }
 
-/// Neither tansu nor librdkafka's mock cluster can delete records, so a
-/// cursor cannot really fall behind retention here: the skip arithmetic is
-/// unit-tested in `kafka::readers`. This proves the path end to end: Kafka
-/// answers a fetch with OFFSET_OUT_OF_RANGE, the reader re-checks the
-/// retained range, and the group loses and repeats nothing.
+/// librdkafka's mock cluster keeps at most 5 MiB per partition and drops
+/// the oldest message sets beyond that, which is retention as far as a
+/// reader can tell: the log start offset moves past a slow group's cursor.
+#[tokio::test]
+async fn a_cursor_that_falls_behind_retention_jumps_to_the_earliest_offset_and_reports_the_skip() {
+    let mock = MockCluster::new(1).unwrap();
+    let tenant = unique_tenant();
+    let topic = format!("{tenant}.retained");
+    mock.create_topic(&topic, 1, 1).unwrap();
+    let servers = mock.bootstrap_servers();
+    let on_mock = move |f: figment::Figment| f.merge(("kafka.bootstrap_servers", servers.clone()));
+    let app = TestApp::spawn_with(on_mock.clone()).await;
+    app.create_tenant(&tenant).await;
+    let (user, password) = app.rw_user(&tenant).await;
+    let big = "x".repeat(100 * 1024);
+    let batch = |n: usize| Value::from(vec![json!({ "Value": big }); n]).to_string();
+    assert_eq!(
+        app.produce(&user, &password, &topic, &batch(2))
+            .await
+            .status(),
+        200
+    );
+    let first = app.consume_ok(&user, &password, &topic, "limit=1").await;
+    assert_eq!(first[0]["Offset"], 0);
+
+    // 6 MiB more: the oldest message sets, the slow group's cursor among
+    // them, fall out of the log.
+    for _ in 0..6 {
+        assert_eq!(
+            app.produce(&user, &password, &topic, &batch(10))
+                .await
+                .status(),
+            200
+        );
+    }
+    // Another node, whose readers have fetched nothing ahead (the first
+    // node's reader may still hold the dropped messages in its queue).
+    let other = TestApp::start_node_with(&app, on_mock).await;
+    let response = other.consume(&user, &password, &topic, "limit=5").await;
+    assert_eq!(response.status(), 200);
+    let skipped: i64 = response
+        .headers()
+        .get("sluice-skipped-messages")
+        .expect("the skip is reported")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let messages: Vec<Value> = response.json().await.unwrap();
+    let earliest = messages[0]["Offset"].as_i64().unwrap();
+    assert!(earliest > 1, "nothing was dropped: {earliest}");
+    assert_eq!(
+        skipped,
+        earliest - 1,
+        "the skip counts what lay between the cursor and the log start"
+    );
+    let offsets: Vec<i64> = messages
+        .iter()
+        .map(|m| m["Offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(offsets, (earliest..earliest + 5).collect::<Vec<_>>());
+
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.admin_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("sluice_consume_skipped_messages_total")
+                && l.contains(&format!("tenant=\"{tenant}\""))
+        })
+        .expect("the skip is counted per tenant");
+    assert!(line.ends_with(&format!(" {skipped}")), "{line}");
+}
+
+/// An OFFSET_OUT_OF_RANGE answer for a cursor that is in fact inside the
+/// log (a broker mid-failover can say so): the reader re-checks the
+/// retained range, moves nowhere, and the group loses and repeats nothing.
 #[tokio::test]
 async fn an_offset_out_of_range_answer_is_recovered_without_loss_or_duplicates() {
     let mock = MockCluster::new(1).unwrap();
