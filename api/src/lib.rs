@@ -10,6 +10,7 @@ pub mod config;
 pub mod consume;
 pub mod error;
 pub mod kafka;
+pub mod keep_alive;
 pub mod me;
 pub mod metrics;
 pub mod notices;

@@ -24,7 +24,7 @@ use crate::produce::Announcer;
 use crate::ratelimit::{Cluster, LoginThrottle, TenantLimits};
 use crate::shutdown::{self, Shutdown};
 use crate::tls::{self, CertResolver, TlsError};
-use crate::{me, metrics, openapi, request_id};
+use crate::{keep_alive, me, metrics, openapi, request_id};
 
 /// How long requests in flight may take to finish after SIGTERM.
 const SHUTDOWN_GRACE_SECONDS: u64 = 10;
@@ -310,6 +310,7 @@ fn public_server(
     let server = HttpServer::new(move || {
         let (json, query, path) = json_configs();
         App::new()
+            .wrap(from_fn(keep_alive::keep_alive_after_refusal))
             .wrap(
                 ErrorHandlers::new()
                     .handler(StatusCode::METHOD_NOT_ALLOWED, error::method_not_allowed),

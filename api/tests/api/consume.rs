@@ -4,39 +4,30 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, tls, TestApp};
+use crate::helpers::{assert_error, TestApp};
 
 async fn curl_get(app: &TestApp, user: &str, password: &str, path: &str) -> Value {
-    let out = tokio::process::Command::new("curl")
-        .args(["-sS", "--fail-with-body", "--cacert"])
-        .arg(&tls::certs().ca)
-        .args(["-u", &format!("{user}:{password}")])
-        .arg(format!("{}{path}", app.public_url))
-        .output()
-        .await
-        .expect("curl runs");
-    assert!(
-        out.status.success(),
-        "curl failed: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let url = format!("{}{path}", app.public_url);
+    let credentials = format!("{user}:{password}");
+    let out = app
+        .curl(&["--fail-with-body", "-u", &credentials, &url])
+        .await;
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 async fn curl_post(app: &TestApp, user: &str, password: &str, path: &str, body: &str) {
-    let out = tokio::process::Command::new("curl")
-        .args(["-sS", "--fail-with-body", "--cacert"])
-        .arg(&tls::certs().ca)
-        .args(["-u", &format!("{user}:{password}"), "-XPOST", "-d", body])
-        .arg(format!("{}{path}", app.public_url))
-        .output()
-        .await
-        .expect("curl runs");
-    assert!(
-        out.status.success(),
-        "curl failed: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let url = format!("{}{path}", app.public_url);
+    let credentials = format!("{user}:{password}");
+    app.curl(&[
+        "--fail-with-body",
+        "-u",
+        &credentials,
+        "-XPOST",
+        "-d",
+        body,
+        &url,
+    ])
+    .await;
 }
 
 fn values(messages: &Value) -> Vec<String> {

@@ -4,24 +4,24 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::kafka::{java_partition, murmur2, read_back};
-use crate::helpers::{assert_error, tls, TestApp};
+use crate::helpers::{assert_error, TestApp};
 
-/// Runs the `curl` binary against the data plane; returns (status, body).
+/// `curl -XPOST` against the data plane; returns (status, body).
 async fn curl(app: &TestApp, user: &str, password: &str, path: &str, body: &str) -> (u16, String) {
-    let out = tokio::process::Command::new("curl")
-        .args(["-sS", "--cacert"])
-        .arg(&tls::certs().ca)
-        .args(["-u", &format!("{user}:{password}"), "-XPOST"])
-        .arg(format!("{}{path}", app.public_url))
-        .args(["-d", body, "-w", "\n%{http_code}"])
-        .output()
-        .await
-        .expect("curl runs");
-    assert!(
-        out.status.success(),
-        "curl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let url = format!("{}{path}", app.public_url);
+    let credentials = format!("{user}:{password}");
+    let out = app
+        .curl(&[
+            "-u",
+            &credentials,
+            "-XPOST",
+            &url,
+            "-d",
+            body,
+            "-w",
+            "\n%{http_code}",
+        ])
+        .await;
     let text = String::from_utf8(out.stdout).unwrap();
     let (body, status) = text.rsplit_once('\n').unwrap();
     (status.parse().unwrap(), body.to_owned())

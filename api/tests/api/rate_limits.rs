@@ -419,3 +419,51 @@ async fn concurrent_first_requests_with_the_same_credentials_share_one_argon2_ru
 
     assert_eq!(verifications().await - before, 1.0);
 }
+
+#[tokio::test]
+async fn a_produce_refused_before_its_body_is_read_keeps_the_connection_open() {
+    let app = TestApp::spawn().await;
+    let (tenant, user, password) = tenant_with_quota(
+        &app,
+        json!({ "requests_per_second": 1, "burst_seconds": 1 }),
+    )
+    .await;
+    let topic = format!("{tenant}.t");
+    app.create_topic(&tenant, &topic, 1).await;
+    let url = format!("{}/topic/{topic}", app.public_url);
+    let ca = crate::helpers::tls::certs().ca.display().to_string();
+    let mut args: Vec<String> = Vec::new();
+    for (i, secret) in [&password, &password, &"wrong".to_owned(), &password]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            // A new transfer, on the same connection if the server kept it.
+            args.extend(["--next".to_owned(), "--cacert".to_owned(), ca.clone()]);
+        }
+        args.extend(
+            [
+                "--http1.1",
+                "-u",
+                &format!("{user}:{secret}"),
+                "-XPOST",
+                "-d",
+                r#"[{"Value":"v"}]"#,
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{num_connects}\n",
+                &url,
+            ]
+            .map(str::to_owned),
+        );
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    let out = app.curl(&args).await;
+
+    // One connection for all four: the 429 and the 401 left it open.
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines, ["200 1", "429 0", "401 0", "429 0"]);
+}

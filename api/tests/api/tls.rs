@@ -1,36 +1,21 @@
 use reqwest::StatusCode;
 
-use crate::helpers::{tls, TestApp};
+use crate::helpers::TestApp;
 
 async fn curl(app: &TestApp, args: &[&str], user: &str, password: &str, topic: &str) -> String {
-    let out = tokio::process::Command::new("curl")
-        .args([
-            "-sS",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code} %{http_version}",
-            "--cacert",
-        ])
-        .arg(&tls::certs().ca)
-        .args(args)
-        .args([
-            "-u",
-            &format!("{user}:{password}"),
-            "-XPOST",
-            "-d",
-            r#"[{"Value":"v"}]"#,
-        ])
-        .arg(format!("{}/topic/{topic}", app.public_url))
-        .output()
-        .await
-        .expect("curl runs");
-    assert!(
-        out.status.success(),
-        "curl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let url = format!("{}/topic/{topic}", app.public_url);
+    let credentials = format!("{user}:{password}");
+    let mut all = vec!["-o", "/dev/null", "-w", "%{http_code} %{http_version}"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&[
+        "-u",
+        &credentials,
+        "-XPOST",
+        "-d",
+        r#"[{"Value":"v"}]"#,
+        &url,
+    ]);
+    String::from_utf8(app.curl(&all).await.stdout).unwrap()
 }
 
 #[tokio::test]

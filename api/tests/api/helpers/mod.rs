@@ -337,6 +337,24 @@ impl TestApp {
             .expect("the data plane answers")
     }
 
+    /// Runs the `curl` binary with the test CA and `args`: real users' own
+    /// client, for what reqwest hides (HTTP versions, connection reuse).
+    pub async fn curl(&self, args: &[&str]) -> Output {
+        let out = tokio::process::Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(&tls::certs().ca)
+            .args(args)
+            .output()
+            .await
+            .expect("curl runs");
+        assert!(
+            out.status.success(),
+            "curl failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// `GET /topic/{topic}?{query}`, over TLS.
     pub async fn consume(&self, user: &str, password: &str, topic: &str, query: &str) -> Response {
         self.data
