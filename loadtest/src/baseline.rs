@@ -47,9 +47,24 @@ pub async fn producer(
     extra: &[(String, String)],
     topic: &str,
 ) -> Result<FutureProducer> {
-    let producer: FutureProducer = producer_config(bootstrap, extra)
-        .create()
-        .context("creating the native producer")?;
+    connected(producer_config(bootstrap, extra), topic).await
+}
+
+/// A producer that fills topics for the read scenarios: the baseline's
+/// settings with a two-minute delivery timeout, because a pre-fill is not
+/// measured and a broker still busy with the produce sweep may take long.
+pub async fn prefill_producer(
+    bootstrap: &str,
+    extra: &[(String, String)],
+    topic: &str,
+) -> Result<FutureProducer> {
+    let mut config = producer_config(bootstrap, extra);
+    config.set("message.timeout.ms", "120000");
+    connected(config, topic).await
+}
+
+async fn connected(config: ClientConfig, topic: &str) -> Result<FutureProducer> {
+    let producer: FutureProducer = config.create().context("creating the native producer")?;
     send(&producer, topic, b"warm-up")
         .await
         .context("warming up the native producer")?;

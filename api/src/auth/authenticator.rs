@@ -232,26 +232,26 @@ impl Authenticator {
         }))
     }
 
-    /// Drops a user's cached login.
+    /// Drops a user's cached logins.
     pub fn forget_user(&self, username: &str) {
         let username = username.to_owned();
-        if let Err(err) = self
-            .cache
-            .invalidate_entries_if(move |_, login| login.principal.username == username)
-        {
-            tracing::warn!(error = %err, "cannot drop a user's logins; dropping all");
-            self.cache.invalidate_all();
-        }
+        self.forget_where(move |login| login.principal.username == username);
     }
 
     /// Drops the cached logins of every user of a tenant.
     pub fn forget_tenant(&self, tenant: &TenantName) {
         let tenant = tenant.clone();
+        self.forget_where(move |login| login.principal.tenant == tenant);
+    }
+
+    /// Drops the cached logins that match; all of them if moka refuses the
+    /// predicate, since keeping a stale login is the one thing not allowed.
+    fn forget_where(&self, matches: impl Fn(&CachedLogin) -> bool + Send + Sync + 'static) {
         if let Err(err) = self
             .cache
-            .invalidate_entries_if(move |_, login| login.principal.tenant == tenant)
+            .invalidate_entries_if(move |_, login| matches(login))
         {
-            tracing::warn!(error = %err, "cannot drop a tenant's logins; dropping all");
+            tracing::warn!(error = %err, "cannot drop some cached logins; dropping all");
             self.cache.invalidate_all();
         }
     }

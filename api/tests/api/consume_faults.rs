@@ -247,15 +247,7 @@ async fn a_cursor_that_falls_behind_retention_jumps_to_the_earliest_offset_and_r
         .collect();
     assert_eq!(offsets, (earliest..earliest + 5).collect::<Vec<_>>());
 
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.admin_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_metrics().await;
     let line = metrics
         .lines()
         .find(|l| {

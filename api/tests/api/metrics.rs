@@ -41,15 +41,7 @@ async fn metrics_count_each_tenants_requests_messages_and_bytes() {
     );
     app.produce(&user, "wrong", &topic, "[]").await;
 
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.admin_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_metrics().await;
 
     let t = tenant.as_str();
     assert_eq!(

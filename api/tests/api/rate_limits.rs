@@ -19,6 +19,29 @@ async fn tenant_with_quota(app: &TestApp, quota: Value) -> (String, String, Stri
     (tenant, user, password)
 }
 
+/// [`tenant_with_quota`] with a one-partition topic; returns (topic, user,
+/// password).
+async fn topic_with_quota(app: &TestApp, quota: Value) -> (String, String, String) {
+    let (tenant, user, password) = tenant_with_quota(app, quota).await;
+    let topic = format!("{tenant}.t");
+    app.create_topic(&tenant, &topic, 1).await;
+    (topic, user, password)
+}
+
+/// `sluice_argon2_verifications_total` of a node, from its `/metrics`.
+async fn argon2_verifications(node: &BinaryNode) -> f64 {
+    let metrics = reqwest::get(format!("{}/metrics", node.admin_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sluice_argon2_verifications_total "))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
 async fn get_me(app: &TestApp, user: &str, password: &str) -> reqwest::Response {
     app.data
         .get(format!("{}/me", app.public_url))
@@ -256,13 +279,11 @@ async fn quota_changes_show_in_me_and_are_enforced_within_seconds() {
 #[tokio::test]
 async fn a_request_larger_than_the_byte_burst_is_413_not_429() {
     let app = TestApp::spawn().await;
-    let (tenant, user, password) = tenant_with_quota(
+    let (topic, user, password) = topic_with_quota(
         &app,
         json!({ "bytes_per_second": 1_000_000, "burst_seconds": 1 }),
     )
     .await;
-    let topic = format!("{tenant}.big");
-    app.create_topic(&tenant, &topic, 1).await;
     let chunk = "x".repeat(600_000);
     let body = json!([{ "Value": chunk }, { "Value": chunk }]).to_string();
 
@@ -279,13 +300,11 @@ async fn a_request_larger_than_the_byte_burst_is_413_not_429() {
 #[tokio::test]
 async fn consumed_bytes_are_charged_after_the_fact() {
     let app = TestApp::spawn().await;
-    let (tenant, user, password) = tenant_with_quota(
+    let (topic, user, password) = topic_with_quota(
         &app,
         json!({ "bytes_per_second": 1_000_000, "burst_seconds": 1 }),
     )
     .await;
-    let topic = format!("{tenant}.big");
-    app.create_topic(&tenant, &topic, 1).await;
     let chunk = "x".repeat(600_000);
     for _ in 0..3 {
         let response = app
@@ -366,19 +385,7 @@ async fn a_thousand_wrong_passwords_are_throttled_before_argon2_and_spare_the_ca
     assert_eq!(cached.await.unwrap(), 0, "the cached client was locked out");
     assert!(throttled >= 980, "only {throttled} of 1000 were throttled");
 
-    let metrics = reqwest::get(format!("{}/metrics", node.admin_url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let verifications: f64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("sluice_argon2_verifications_total "))
-        .expect("the argon2 counter is exported")
-        .trim()
-        .parse()
-        .unwrap();
+    let verifications = argon2_verifications(&node).await;
     // The first correct login, the burst of 10, and what refills in the meantime.
     let allowed = 1.0 + 10.0 + (elapsed.as_secs_f64() / 6.0).ceil();
     assert!(
@@ -392,19 +399,7 @@ async fn concurrent_first_requests_with_the_same_credentials_share_one_argon2_ru
     let app = TestApp::spawn().await;
     let (_, user, password) = tenant_with_quota(&app, json!({ "requests_per_second": 1000 })).await;
     let node = BinaryNode::start(&app.database_url, &app.bootstrap, "warn").await;
-    let verifications = || async {
-        let metrics = reqwest::get(format!("{}/metrics", node.admin_url))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("sluice_argon2_verifications_total "))
-            .map_or(0.0, |v| v.trim().parse::<f64>().unwrap())
-    };
-    let before = verifications().await;
+    let before = argon2_verifications(&node).await;
 
     // Eight at once, none cached yet: within the login throttle's burst.
     let requests = (0..8).map(|_| {
@@ -417,19 +412,17 @@ async fn concurrent_first_requests_with_the_same_credentials_share_one_argon2_ru
         assert_eq!(response.unwrap().status(), StatusCode::OK);
     }
 
-    assert_eq!(verifications().await - before, 1.0);
+    assert_eq!(argon2_verifications(&node).await - before, 1.0);
 }
 
 #[tokio::test]
 async fn a_produce_refused_before_its_body_is_read_keeps_the_connection_open() {
     let app = TestApp::spawn().await;
-    let (tenant, user, password) = tenant_with_quota(
+    let (topic, user, password) = topic_with_quota(
         &app,
         json!({ "requests_per_second": 1, "burst_seconds": 1 }),
     )
     .await;
-    let topic = format!("{tenant}.t");
-    app.create_topic(&tenant, &topic, 1).await;
     let url = format!("{}/topic/{topic}", app.public_url);
     let ca = crate::helpers::tls::certs().ca.display().to_string();
     let mut args: Vec<String> = Vec::new();

@@ -26,7 +26,7 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
         .args
         .prefill
         .unwrap_or(if ctx.args.quick { 20_000 } else { 250_000 });
-    let producer = baseline::producer(&target.bootstrap, &ctx.extra, &tenant.topic).await?;
+    let producer = baseline::prefill_producer(&target.bootstrap, &ctx.extra, &tenant.topic).await?;
     ctx.progress.set_message(format!(
         "pre-filling {} with {prefill} messages",
         tenant.topic

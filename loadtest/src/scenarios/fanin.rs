@@ -25,7 +25,7 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
         .provisioner
         .tenant("fanin", Quota::unlimited(), 1, 2)
         .await?;
-    let producer = baseline::producer(&target.bootstrap, &ctx.extra, &tenant.topic).await?;
+    let producer = baseline::prefill_producer(&target.bootstrap, &ctx.extra, &tenant.topic).await?;
     let prefill = if ctx.args.quick { 10_000 } else { 40_000 };
     ctx.progress.set_message(format!(
         "pre-filling {} with {prefill} messages",

@@ -245,6 +245,18 @@ impl TestApp {
             .expect("readyz answers")
     }
 
+    /// `GET /metrics` on the admin listener, as text.
+    pub async fn get_metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("metrics are text")
+    }
+
     /// Creates a tenant with default quotas and asserts it worked.
     pub async fn create_tenant(&self, name: &str) -> Value {
         let response = self.post_tenant(&json!({ "name": name })).await;
