@@ -1,5 +1,9 @@
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
 use reqwest::StatusCode;
 
+use crate::helpers::process::BinaryNode;
 use crate::helpers::TestApp;
 
 async fn curl(app: &TestApp, args: &[&str], user: &str, password: &str, topic: &str) -> String {
@@ -80,4 +84,48 @@ async fn plain_http_is_served_only_when_tls_is_switched_off() {
         .unwrap();
 
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sighup_swaps_in_a_renewed_certificate_without_a_restart() {
+    let app = TestApp::spawn().await;
+    let node = BinaryNode::start(&app.database_url, &app.bootstrap, "warn").await;
+    let healthz = format!("{}/healthz", node.public_url);
+    let trusts = |ca: PathBuf| {
+        let url = healthz.clone();
+        async move {
+            tokio::process::Command::new("curl")
+                .args(["-s", "-o", "/dev/null", "--cacert"])
+                .arg(ca)
+                .arg(url)
+                .status()
+                .await
+                .unwrap()
+                .success()
+        }
+    };
+    let old_ca = crate::helpers::tls::certs().ca.clone();
+    assert!(trusts(old_ca.clone()).await);
+
+    // A renewal from another CA, written over the node's files.
+    let renewed_dir = tempfile::tempdir().unwrap();
+    let renewed = crate::helpers::tls::issue(renewed_dir.path(), "renewed CA");
+    let (cert, key) = node.tls_files();
+    std::fs::copy(&renewed.cert, cert).unwrap();
+    std::fs::copy(&renewed.key, key).unwrap();
+    assert!(
+        trusts(old_ca.clone()).await,
+        "nothing changes before the signal"
+    );
+    node.signal("HUP");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !trusts(renewed.ca.clone()).await {
+        assert!(
+            Instant::now() < deadline,
+            "the renewed certificate was not served"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!trusts(old_ca).await, "the old certificate is still served");
 }

@@ -25,6 +25,10 @@ impl BinaryNode {
     pub async fn start(database_url: &str, bootstrap: &str, rust_log: &str) -> BinaryNode {
         let certs = tls::certs();
         let dir = tempfile::tempdir().unwrap();
+        // A copy of its own, so that a test can replace it and reload.
+        let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
+        std::fs::copy(&certs.cert, &cert).unwrap();
+        std::fs::copy(&certs.key, &key).unwrap();
         let config: PathBuf = dir.path().join("sluice.toml");
         std::fs::write(
             &config,
@@ -36,8 +40,8 @@ impl BinaryNode {
                  [kafka]\nbootstrap_servers = \"{bootstrap}\"\nreplication_factor = 1\n\
                  [kafka.properties]\n\"batch.num.messages\" = \"1\"\n\
                  [log]\nformat = \"json\"\n",
-                certs.cert.display(),
-                certs.key.display(),
+                cert.display(),
+                key.display(),
             ),
         )
         .unwrap();
@@ -83,6 +87,14 @@ impl BinaryNode {
             log,
             _dir: dir,
         }
+    }
+
+    /// The node's own certificate and key files.
+    pub fn tls_files(&self) -> (PathBuf, PathBuf) {
+        (
+            self._dir.path().join("server.pem"),
+            self._dir.path().join("server.key"),
+        )
     }
 
     pub fn pid(&self) -> u32 {
