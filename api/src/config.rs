@@ -130,6 +130,10 @@ pub struct ConsumeSettings {
     pub max_wait_ms: u64,
     /// Size of the per-node pool of Kafka readers.
     pub readers: usize,
+    /// Bytes of recently read messages kept per node, so that many groups
+    /// reading the same stretch of a partition are served from memory
+    /// instead of each moving the partition's reader; 0 turns it off.
+    pub read_cache_bytes: u64,
     /// How long one GET waits for Kafka to return messages it knows exist.
     pub read_timeout_ms: u64,
     /// How often the watermarks of topics in use are refreshed from Kafka,
@@ -288,6 +292,7 @@ fn defaults() -> serde_json::Value {
             "max_response_bytes": 4 * 1024 * 1024,
             "max_wait_ms": 30_000,
             "readers": 4,
+            "read_cache_bytes": 32 * 1024 * 1024,
             "read_timeout_ms": 2000,
             "watermark_poll_ms": 1000,
             "mirror_interval_ms": 5000,

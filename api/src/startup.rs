@@ -17,7 +17,7 @@ use crate::auth::{Authenticator, TrustedProxies};
 use crate::config::{ConfigError, Settings};
 use crate::consume::{self, Consumption};
 use crate::error;
-use crate::kafka::{KafkaError, Mirror, Producer, Readers, TopicAdmin, Watermarks};
+use crate::kafka::{KafkaError, Mirror, Producer, Readers, RecentMessages, TopicAdmin, Watermarks};
 use crate::notices::{self, Caches};
 use crate::produce;
 use crate::produce::Announcer;
@@ -31,6 +31,12 @@ const SHUTDOWN_GRACE_SECONDS: u64 = 10;
 
 /// A reader unused for this long stops fetching its partition.
 const READER_IDLE: Duration = Duration::from_secs(10);
+
+/// How long recently read messages stay cached without being served: long
+/// enough for groups polling a few times a minute to share them, short
+/// enough that a topic deleted and recreated outside sluice is soon read
+/// afresh (deletes through the admin API drop them at once).
+const RECENT_IDLE: Duration = Duration::from_secs(30);
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +127,11 @@ impl Application {
         watermarks
             .clone()
             .spawn_poller(Duration::from_millis(settings.consume.watermark_poll_ms));
-        let readers = Readers::new(&settings.kafka, settings.consume.readers)?;
+        let readers = Readers::new(
+            &settings.kafka,
+            settings.consume.readers,
+            RecentMessages::new(settings.consume.read_cache_bytes, RECENT_IDLE),
+        )?;
         readers.spawn_janitor(READER_IDLE);
         let mirror = match settings.consume.mirror_interval_ms {
             0 => Mirror::disabled(),

@@ -77,6 +77,16 @@ impl Consumption {
     /// Stops this node's readers on a topic about to be deleted.
     pub async fn release_topic(&self, topic: &str) {
         self.readers.release_topic(topic).await;
+        // A read that began before the notice may still cache what it
+        // read; it ends within the grace, so forget the topic once more
+        // then (a topic created again must not be served old messages).
+        let recent = self.readers.recent().clone();
+        let topic = topic.to_owned();
+        let grace = self.release_grace();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            recent.forget_topic(&topic);
+        });
     }
 
     /// How long the other nodes may need to stop reading a topic once told
@@ -135,6 +145,7 @@ impl Consumption {
         let mut batch = Batch::default();
         let mut advances = Vec::new();
         let mut bytes = 0usize;
+        let mut from_cache = 0usize;
         let max_bytes = self.settings.max_response_bytes;
         for claimed in &claim.partitions {
             let remaining = limit - batch.messages.len();
@@ -171,6 +182,7 @@ impl Consumption {
                 .map(ConsumedMessage::size)
                 .sum::<usize>();
             batch.skipped += outcome.skipped;
+            from_cache += outcome.from_cache;
             batch.messages.extend(outcome.messages);
         }
         // The cursors move before a single byte of the answer is written.
@@ -179,6 +191,10 @@ impl Consumption {
         for (partition, next_offset) in &advances {
             self.mirror
                 .record(&kafka_group, topic.as_str(), *partition, *next_offset);
+        }
+        if from_cache > 0 {
+            metrics::counter!("sluice_consume_cache_messages_total", "tenant" => tenant.to_string())
+                .increment(from_cache as u64);
         }
         // Lag of the claimed partitions as the claim saw them; one series
         // per (tenant, group, topic) active on this node.

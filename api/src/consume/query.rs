@@ -96,6 +96,7 @@ mod tests {
             max_response_bytes: 1 << 20,
             max_wait_ms: 30_000,
             readers: 2,
+            read_cache_bytes: 0,
             read_timeout_ms: 500,
             watermark_poll_ms: 1000,
             mirror_interval_ms: 0,

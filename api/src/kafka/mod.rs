@@ -6,6 +6,7 @@ mod error;
 mod mirror;
 mod producer;
 mod readers;
+mod recent;
 mod topics;
 mod watermarks;
 
@@ -14,5 +15,6 @@ pub use error::KafkaError;
 pub use mirror::Mirror;
 pub use producer::{Delivered, DeliveryFailure, OutgoingMessage, Producer};
 pub use readers::{ConsumedMessage, ReadOutcome, ReadRequest, Readers};
+pub use recent::RecentMessages;
 pub use topics::{OffsetTarget, PartitionInfo, TopicAdmin, TopicDescription, ALLOWED_TOPIC_CONFIG};
 pub use watermarks::{TopicMarks, Watermarks};

@@ -19,6 +19,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::client_config::base_config;
 use super::error::KafkaError;
+use super::recent::RecentMessages;
 use crate::config::KafkaSettings;
 
 /// A message read from Kafka.
@@ -73,6 +74,8 @@ pub struct ReadOutcome {
     pub skipped: i64,
     /// The end of the partition, when the reader reached it.
     pub end: Option<i64>,
+    /// How many of `messages` came from the cache of recent messages.
+    pub from_cache: usize,
 }
 
 /// The readers' librdkafka context: rust-rdkafka reports every
@@ -223,6 +226,28 @@ impl Reader {
     }
 }
 
+/// A reader's consumer: it never joins a group, and reports a cursor
+/// behind retention instead of moving it.
+fn new_consumer(settings: &KafkaSettings) -> Result<BaseConsumer<ReaderContext>, KafkaError> {
+    let mut config = base_config(settings);
+    config
+        // librdkafka's assign() needs a group handle; this id is never
+        // joined (no subscribe) and never committed to.
+        .set("group.id", "sluice-readers")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        // A cursor behind retention must be noticed, not moved.
+        .set("auto.offset.reset", "error")
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "10")
+        // Per partition; one partition per reader at a time.
+        .set("queued.max.messages.kbytes", "2048")
+        .set("allow.auto.create.topics", "false");
+    config
+        .create_with_context(ReaderContext)
+        .map_err(|e| KafkaError::Config(e.to_string()))
+}
+
 /// Where a cursor Kafka called out of range goes, and how many messages
 /// that skips: behind the earliest retained offset it jumps there (the
 /// messages in between are gone); past the end (the topic was recreated)
@@ -244,9 +269,10 @@ fn out_of_range(err: &RdError) -> bool {
     )
 }
 
-/// The pool.
+/// The pool, in front of which sits the cache of recently read messages.
 pub struct Readers {
     readers: Vec<Arc<Mutex<Reader>>>,
+    recent: RecentMessages,
     fetch_timeout: Duration,
 }
 
@@ -259,28 +285,15 @@ impl std::fmt::Debug for Readers {
 }
 
 impl Readers {
-    pub fn new(settings: &KafkaSettings, size: usize) -> Result<Self, KafkaError> {
+    pub fn new(
+        settings: &KafkaSettings,
+        size: usize,
+        recent: RecentMessages,
+    ) -> Result<Self, KafkaError> {
         let readers = (0..size.max(1))
             .map(|_| {
-                let mut config = base_config(settings);
-                config
-                    // librdkafka's assign() needs a group handle; this id is
-                    // never joined (no subscribe) and never committed to.
-                    .set("group.id", "sluice-readers")
-                    .set("enable.auto.commit", "false")
-                    .set("enable.auto.offset.store", "false")
-                    // A cursor behind retention must be noticed, not moved.
-                    .set("auto.offset.reset", "error")
-                    .set("enable.partition.eof", "true")
-                    .set("fetch.wait.max.ms", "10")
-                    // Per partition; one partition per reader at a time.
-                    .set("queued.max.messages.kbytes", "2048")
-                    .set("allow.auto.create.topics", "false");
-                let consumer: BaseConsumer<ReaderContext> = config
-                    .create_with_context(ReaderContext)
-                    .map_err(|e| KafkaError::Config(e.to_string()))?;
                 Ok(Arc::new(Mutex::new(Reader {
-                    consumer,
+                    consumer: new_consumer(settings)?,
                     assigned: None,
                     position: -1,
                     last_read: Instant::now(),
@@ -289,6 +302,7 @@ impl Readers {
             .collect::<Result<Vec<_>, KafkaError>>()?;
         Ok(Self {
             readers,
+            recent,
             fetch_timeout: Duration::from_secs(5),
         })
     }
@@ -307,10 +321,12 @@ impl Readers {
     }
 
     /// Stops every reader that holds a partition of `topic` (waiting for a
-    /// read in progress), before the topic is deleted: tansu answers
-    /// fetches for a deleted topic with a leader hint that crashes
-    /// librdkafka 2.12 (a null topic name in its metadata update).
+    /// read in progress), and forgets its cached messages, before the
+    /// topic is deleted: tansu answers fetches for a deleted topic with a
+    /// leader hint that crashes librdkafka 2.12 (a null topic name in its
+    /// metadata update).
     pub async fn release_topic(&self, topic: &str) {
+        self.recent.forget_topic(topic);
         let readers = self.readers.clone();
         let topic = topic.to_owned();
         let _ = tokio::task::spawn_blocking(move || {
@@ -351,8 +367,64 @@ impl Readers {
         });
     }
 
-    /// Reads one partition at a cursor, on the blocking pool.
-    pub async fn read(&self, req: ReadRequest) -> Result<ReadOutcome, KafkaError> {
+    /// The cache of recently read messages.
+    pub fn recent(&self) -> &RecentMessages {
+        &self.recent
+    }
+
+    /// Reads one partition at a cursor: from the cache of recent messages
+    /// as far as it holds them, then from Kafka on the blocking pool.
+    pub async fn read(&self, mut req: ReadRequest) -> Result<ReadOutcome, KafkaError> {
+        let mut outcome = ReadOutcome {
+            next_cursor: req.cursor,
+            ..ReadOutcome::default()
+        };
+        if let Some(served) = self.recent.serve(
+            &req.topic,
+            req.partition,
+            req.cursor,
+            req.max_messages,
+            req.max_bytes,
+        ) {
+            let full = served.messages.len() >= req.max_messages || served.bytes >= req.max_bytes;
+            req.max_messages -= served.messages.len().min(req.max_messages);
+            req.max_bytes = req.max_bytes.saturating_sub(served.bytes).max(1);
+            req.cursor = served.next_cursor;
+            outcome.next_cursor = served.next_cursor;
+            outcome.from_cache = served.messages.len();
+            outcome.messages = served.messages;
+            // Nothing more is known to exist, or the batch is full.
+            if full || req.cursor >= req.known_high {
+                return Ok(outcome);
+            }
+        }
+        let start = req.cursor;
+        let from_kafka = match self.read_kafka(req.clone()).await {
+            Ok(read) => read,
+            Err(err) if outcome.messages.is_empty() => return Err(err),
+            Err(err) => {
+                tracing::warn!(error = %err, "read stopped after the cached messages");
+                return Ok(outcome);
+            }
+        };
+        if from_kafka.skipped == 0 {
+            self.recent.record(
+                &req.topic,
+                req.partition,
+                start,
+                from_kafka.next_cursor,
+                &from_kafka.messages,
+            );
+        }
+        outcome.messages.extend(from_kafka.messages);
+        outcome.next_cursor = from_kafka.next_cursor;
+        outcome.skipped = from_kafka.skipped;
+        outcome.end = from_kafka.end;
+        Ok(outcome)
+    }
+
+    /// Reads one partition at a cursor from Kafka, on the blocking pool.
+    async fn read_kafka(&self, req: ReadRequest) -> Result<ReadOutcome, KafkaError> {
         let reader = self.reader_for(&req.topic, req.partition);
         let fetch_timeout = self.fetch_timeout;
         tokio::task::spawn_blocking(move || {

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, TestApp};
+use crate::helpers::{assert_error, sample, TestApp};
 
 async fn curl_get(app: &TestApp, user: &str, password: &str, path: &str) -> Value {
     let url = format!("{}{path}", app.public_url);
@@ -211,6 +211,35 @@ async fn groups_taking_turns_on_one_partition_each_read_on_from_their_own_cursor
         assert_eq!(values, expected, "turn {turn}, group g{group}");
         next[group] += limit;
     }
+}
+
+#[tokio::test]
+async fn groups_reading_the_same_stretch_share_one_fetch_and_each_get_every_message() {
+    let app = TestApp::spawn().await;
+    let (tenant, topic, user, password) = app.tenant_with_topic(1).await;
+    app.produce_numbered(&user, &password, &topic, 50).await;
+    let expected: Vec<String> = (0..50).map(|i| i.to_string()).collect();
+
+    for group in 0..6 {
+        let mut read = Vec::new();
+        for _ in 0..5 {
+            let query = format!("group=g{group}&limit=10");
+            let messages = app.consume_ok(&user, &password, &topic, &query).await;
+            read.extend(values(&Value::from(messages)));
+        }
+        assert_eq!(read, expected, "group g{group}");
+    }
+
+    // The first group read from Kafka; the five after it from the cache.
+    let metrics = app.get_metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "sluice_consume_cache_messages_total",
+            &[("tenant", &tenant)]
+        ),
+        Some(250.0)
+    );
 }
 
 #[tokio::test]

@@ -1,19 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::TestApp;
-
-/// The value of the series of `name` whose labels include all of `labels`.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .find(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .and_then(|l| l.rsplit_once(' '))
-        .and_then(|(_, v)| v.parse().ok())
-}
+use crate::helpers::{sample, TestApp};
 
 #[tokio::test]
 async fn metrics_count_each_tenants_requests_messages_and_bytes() {

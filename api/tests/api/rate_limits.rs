@@ -6,23 +6,12 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::process::BinaryNode;
-use crate::helpers::{assert_error, unique_tenant, TestApp};
+use crate::helpers::{assert_error, TestApp};
 
-/// A tenant with the given quota and a user with rights on all of it.
-async fn tenant_with_quota(app: &TestApp, quota: Value) -> (String, String, String) {
-    let tenant = unique_tenant();
-    let created = app
-        .post_tenant(&json!({ "name": tenant, "quota": quota }))
-        .await;
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let (user, password) = app.rw_user(&tenant).await;
-    (tenant, user, password)
-}
-
-/// [`tenant_with_quota`] with a one-partition topic; returns (topic, user,
+/// [`TestApp::tenant_with_quota`] with a one-partition topic; returns (topic, user,
 /// password).
 async fn topic_with_quota(app: &TestApp, quota: Value) -> (String, String, String) {
-    let (tenant, user, password) = tenant_with_quota(app, quota).await;
+    let (tenant, user, password) = app.tenant_with_quota(quota).await;
     let topic = format!("{tenant}.t");
     app.create_topic(&tenant, &topic, 1).await;
     (topic, user, password)
@@ -102,11 +91,9 @@ async fn hammer(
 #[tokio::test]
 async fn one_node_admits_the_quota_and_every_refusal_says_when_to_retry() {
     let app = Arc::new(TestApp::spawn().await);
-    let (_, user, password) = tenant_with_quota(
-        &app,
-        json!({ "requests_per_second": 10, "burst_seconds": 1 }),
-    )
-    .await;
+    let (_, user, password) = app
+        .tenant_with_quota(json!({ "requests_per_second": 10, "burst_seconds": 1 }))
+        .await;
 
     let (admitted, refused) = hammer(
         vec![app.clone()],
@@ -150,11 +137,9 @@ async fn one_node_admits_the_quota_and_every_refusal_says_when_to_retry() {
 async fn two_nodes_together_admit_the_quota_not_twice_it() {
     let first = Arc::new(TestApp::spawn().await);
     let second = Arc::new(TestApp::spawn_node(&first).await);
-    let (_, user, password) = tenant_with_quota(
-        &first,
-        json!({ "requests_per_second": 10, "burst_seconds": 1 }),
-    )
-    .await;
+    let (_, user, password) = first
+        .tenant_with_quota(json!({ "requests_per_second": 10, "burst_seconds": 1 }))
+        .await;
     // Both nodes must know of each other before the count starts.
     let started = Instant::now();
     for node in [&first, &second] {
@@ -196,16 +181,12 @@ async fn two_nodes_together_admit_the_quota_not_twice_it() {
 #[tokio::test]
 async fn a_tenant_over_its_quota_leaves_others_untouched() {
     let app = Arc::new(TestApp::spawn().await);
-    let (_, noisy, noisy_password) = tenant_with_quota(
-        &app,
-        json!({ "requests_per_second": 5, "burst_seconds": 1 }),
-    )
-    .await;
-    let (_, quiet, quiet_password) = tenant_with_quota(
-        &app,
-        json!({ "requests_per_second": 50, "burst_seconds": 1 }),
-    )
-    .await;
+    let (_, noisy, noisy_password) = app
+        .tenant_with_quota(json!({ "requests_per_second": 5, "burst_seconds": 1 }))
+        .await;
+    let (_, quiet, quiet_password) = app
+        .tenant_with_quota(json!({ "requests_per_second": 50, "burst_seconds": 1 }))
+        .await;
 
     let flood = {
         let app = app.clone();
@@ -236,8 +217,9 @@ async fn a_tenant_over_its_quota_leaves_others_untouched() {
 #[tokio::test]
 async fn quota_changes_show_in_me_and_are_enforced_within_seconds() {
     let app = TestApp::spawn().await;
-    let (tenant, user, password) =
-        tenant_with_quota(&app, json!({ "requests_per_second": 100 })).await;
+    let (tenant, user, password) = app
+        .tenant_with_quota(json!({ "requests_per_second": 100 }))
+        .await;
     let me: Value = get_me(&app, &user, &password).await.json().await.unwrap();
     assert_eq!(me["username"], user.as_str());
     assert_eq!(me["tenant"], tenant.as_str());
@@ -333,7 +315,9 @@ async fn consumed_bytes_are_charged_after_the_fact() {
 #[tokio::test]
 async fn a_thousand_wrong_passwords_are_throttled_before_argon2_and_spare_the_cached_client() {
     let app = TestApp::spawn().await;
-    let (_, user, password) = tenant_with_quota(&app, json!({ "requests_per_second": 1000 })).await;
+    let (_, user, password) = app
+        .tenant_with_quota(json!({ "requests_per_second": 1000 }))
+        .await;
     let node = BinaryNode::start(&app.database_url, &app.bootstrap, "warn").await;
     let me = |pw: String| {
         app.data
@@ -397,7 +381,9 @@ async fn a_thousand_wrong_passwords_are_throttled_before_argon2_and_spare_the_ca
 #[tokio::test]
 async fn concurrent_first_requests_with_the_same_credentials_share_one_argon2_run() {
     let app = TestApp::spawn().await;
-    let (_, user, password) = tenant_with_quota(&app, json!({ "requests_per_second": 1000 })).await;
+    let (_, user, password) = app
+        .tenant_with_quota(json!({ "requests_per_second": 1000 }))
+        .await;
     let node = BinaryNode::start(&app.database_url, &app.bootstrap, "warn").await;
     let before = argon2_verifications(&node).await;
 

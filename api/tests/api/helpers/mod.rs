@@ -443,6 +443,18 @@ impl TestApp {
         (user, password)
     }
 
+    /// A fresh tenant with the given quota and a read-write user on all of
+    /// it; returns (tenant, user, password).
+    pub async fn tenant_with_quota(&self, quota: Value) -> (String, String, String) {
+        let tenant = unique_tenant();
+        let created = self
+            .post_tenant(&json!({ "name": tenant, "quota": quota }))
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let (user, password) = self.rw_user(&tenant).await;
+        (tenant, user, password)
+    }
+
     /// A fresh tenant with a read-write user on all of it and one topic;
     /// returns (tenant, topic, user, password).
     pub async fn tenant_with_topic(&self, partitions: u32) -> (String, String, String, String) {
@@ -530,4 +542,17 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
         "no message in {body}"
     );
     body
+}
+
+/// The value of the series of `name` whose labels include all of `labels`.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
 }
