@@ -2,6 +2,7 @@
 //! see only these types and [`KafkaError`].
 
 mod client_config;
+mod consumed;
 mod error;
 mod mirror;
 mod producer;
@@ -11,10 +12,11 @@ mod topics;
 mod watermarks;
 
 pub use client_config::base_config;
+pub use consumed::ConsumedMessage;
 pub use error::KafkaError;
 pub use mirror::Mirror;
 pub use producer::{Delivered, DeliveryFailure, OutgoingMessage, Producer};
-pub use readers::{ConsumedMessage, ReadOutcome, ReadRequest, Readers};
+pub use readers::{ReadOutcome, ReadRequest, Readers};
 pub use recent::RecentMessages;
 pub use topics::{OffsetTarget, PartitionInfo, TopicAdmin, TopicDescription, ALLOWED_TOPIC_CONFIG};
 pub use watermarks::{TopicMarks, Watermarks};

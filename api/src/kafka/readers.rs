@@ -18,33 +18,10 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::client_config::base_config;
+use super::consumed::ConsumedMessage;
 use super::error::KafkaError;
 use super::recent::RecentMessages;
 use crate::config::KafkaSettings;
-
-/// A message read from Kafka.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumedMessage {
-    pub partition: i32,
-    pub offset: i64,
-    pub timestamp: Option<i64>,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    pub headers: Vec<(String, Vec<u8>)>,
-}
-
-impl ConsumedMessage {
-    /// Bytes of payload, for the response byte cap.
-    pub fn size(&self) -> usize {
-        self.key.as_ref().map_or(0, Vec::len)
-            + self.value.as_ref().map_or(0, Vec::len)
-            + self
-                .headers
-                .iter()
-                .map(|(k, v)| k.len() + v.len())
-                .sum::<usize>()
-    }
-}
 
 /// What to read.
 #[derive(Debug, Clone)]

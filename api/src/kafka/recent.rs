@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
-use super::readers::ConsumedMessage;
+use super::consumed::ConsumedMessage;
 
 /// Bookkeeping bytes counted per message on top of its payload, so that a
 /// window of tiny messages is weighed fairly.
