@@ -191,6 +191,28 @@ impl Admin {
         .map(drop)
     }
 
+    /// Messages of `tenant` that sluice served from its cache of recent
+    /// messages (`sluice_consume_cache_messages_total`), so that a consume
+    /// figure says how much of it Kafka served; 0 when the series is absent.
+    pub async fn cached_messages(&self, tenant: &str) -> Result<u64> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .context("GET /metrics")?
+            .error_for_status()?
+            .text()
+            .await?;
+        let series = format!("sluice_consume_cache_messages_total{{tenant=\"{tenant}\"}} ");
+        Ok(text
+            .lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .map_or(0, |value| value as u64))
+    }
+
     /// Deletes a tenant with its users and topics.
     pub async fn delete_tenant(&self, tenant: &str) -> Result<()> {
         self.call(

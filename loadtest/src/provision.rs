@@ -68,13 +68,23 @@ impl Provisioner {
         })
     }
 
-    /// Deletes every tenant this provisioner created; failures are
-    /// reported, not fatal, so that one bad delete does not leave the rest.
+    /// The admin API it provisions through.
+    pub fn admin(&self) -> &Admin {
+        &self.admin
+    }
+
+    /// Deletes every tenant this provisioner created, all at once (each
+    /// delete waits out sluice's release grace for its topics); failures
+    /// are reported, not fatal, so that one bad delete does not leave the
+    /// rest.
     pub async fn cleanup(&mut self) {
-        for name in self.created.drain(..) {
-            if let Err(e) = self.admin.delete_tenant(&name).await {
+        let names: Vec<String> = self.created.drain(..).collect();
+        let admin = &self.admin;
+        let deletes = names.iter().map(|name| async move {
+            if let Err(e) = admin.delete_tenant(name).await {
                 eprintln!("sluice-loadtest: cleanup of tenant {name} failed: {e:#}");
             }
-        }
+        });
+        futures::future::join_all(deletes).await;
     }
 }

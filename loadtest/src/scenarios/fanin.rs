@@ -66,6 +66,7 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
     .await;
     let names: Vec<String> = (0..groups).map(|g| format!("g{g}")).collect();
     let name = format!("fan-in {groups} groups");
+    let cached_before = super::consume::cached_messages(target, &tenant.name).await;
     let m = ctx
         .measure(
             Spec {
@@ -93,6 +94,13 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
             target.observe,
         )
         .await;
+    let cached = super::consume::cached_messages(target, &tenant.name)
+        .await
+        .saturating_sub(cached_before);
+    ctx.notes.push(format!(
+        "{name}: sluice served {cached} messages from its cache of recent messages (warm-up included; {} were measured)",
+        m.messages
+    ));
     ctx.compare(&name, "fan-in 1 group", "messages/s");
     if let (Some(before), Some(after)) = (m.rss_before_kib, m.rss_after_kib) {
         ctx.notes.push(format!(
