@@ -200,9 +200,8 @@ impl RecentMessages {
             return;
         }
         let key = (topic.to_owned(), partition);
-        let current = windows.get(&key);
-        let mut window = current
-            .as_deref()
+        let mut window = windows
+            .get(&key)
             .and_then(|w| w.extended(start, end, messages))
             .unwrap_or_else(|| {
                 let mut window = Window::default();
@@ -213,9 +212,6 @@ impl RecentMessages {
         if window.weight > self.window_max {
             // A single read larger than a window's share is not kept.
             windows.invalidate(&key);
-            return;
-        }
-        if current.is_some_and(|c| c.end() == window.end() && c.start() == window.start()) {
             return;
         }
         windows.insert(key, Arc::new(window));

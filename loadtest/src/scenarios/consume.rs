@@ -43,7 +43,7 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
     // be served (in part) from sluice's cache of recent messages, and the
     // notes say how much.
     for limit in [1000usize, 100, 1] {
-        let cached_before = cached_messages(target, &tenant.name).await;
+        let cached_before = target.cached_messages(&tenant.name).await;
         // Each limit drains the whole backlog with a fresh group and is
         // timed over the drain: a warm-up would read part of it unmeasured
         // (with large limits, all of it). The first GET of a new group pays
@@ -86,7 +86,8 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
             target.observe,
         )
         .await;
-        let cached = cached_messages(target, &tenant.name)
+        let cached = target
+            .cached_messages(&tenant.name)
             .await
             .saturating_sub(cached_before);
         ctx.notes.push(format!(
@@ -119,15 +120,4 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
         ctx.compare(&name, &native_name, "messages/s");
     }
     Ok(())
-}
-
-/// How many of `tenant`'s messages sluice served from its cache so far;
-/// 0 when the admin API cannot say.
-pub async fn cached_messages(target: &Target, tenant: &str) -> u64 {
-    target
-        .provisioner
-        .admin()
-        .cached_messages(tenant)
-        .await
-        .unwrap_or(0)
 }

@@ -66,7 +66,7 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
     .await;
     let names: Vec<String> = (0..groups).map(|g| format!("g{g}")).collect();
     let name = format!("fan-in {groups} groups");
-    let cached_before = super::consume::cached_messages(target, &tenant.name).await;
+    let cached_before = target.cached_messages(&tenant.name).await;
     let m = ctx
         .measure(
             Spec {
@@ -94,7 +94,8 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
             target.observe,
         )
         .await;
-    let cached = super::consume::cached_messages(target, &tenant.name)
+    let cached = target
+        .cached_messages(&tenant.name)
         .await
         .saturating_sub(cached_before);
     ctx.notes.push(format!(

@@ -65,6 +65,16 @@ impl Target {
             broker: broker.to_owned(),
         })
     }
+
+    /// How many of `tenant`'s messages sluice served from its cache of
+    /// recent messages so far; 0 when the admin API cannot say.
+    pub async fn cached_messages(&self, tenant: &str) -> u64 {
+        self.provisioner
+            .admin()
+            .cached_messages(tenant)
+            .await
+            .unwrap_or(0)
+    }
 }
 
 /// What every scenario needs.
