@@ -152,11 +152,19 @@ pub struct AuthSettings {
     pub cache_ttl_seconds: u64,
     /// Most argon2 verifications running at once on a node.
     pub max_concurrent_verifications: usize,
-    /// Logins needing a password check (not cached), per username per
-    /// minute, on each node; known and unknown names alike.
+    /// How long a password check may wait for an argon2 slot before the
+    /// request gets 503 `overloaded`; nothing waits without limit.
+    pub verification_queue_ms: u64,
+    /// Failed password checks allowed per (username, client network) per
+    /// minute on each node, known and unknown names alike; past it, that
+    /// pair gets 429 until the budget refills. Other networks are unaffected.
     pub login_attempts_per_minute: u32,
-    /// Logins needing a password check, per client address per minute.
+    /// Failed password checks allowed per client network (IPv4 address or
+    /// IPv6 /64) per minute, across usernames.
     pub address_attempts_per_minute: u32,
+    /// Password checks one client network may have queued or running at
+    /// once, so that one network cannot fill the argon2 queue.
+    pub max_verifications_per_address: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -300,8 +308,10 @@ fn defaults() -> serde_json::Value {
         "auth": {
             "cache_ttl_seconds": 60,
             "max_concurrent_verifications": 2,
+            "verification_queue_ms": 2000,
             "login_attempts_per_minute": 10,
             "address_attempts_per_minute": 120,
+            "max_verifications_per_address": 8,
         },
         "http": {
             "trusted_proxies": [],
@@ -465,6 +475,15 @@ impl Settings {
         if self.auth.max_concurrent_verifications == 0 {
             return Err(invalid(
                 "auth.max_concurrent_verifications",
+                "must be at least 1",
+            ));
+        }
+        if self.auth.verification_queue_ms == 0 {
+            return Err(invalid("auth.verification_queue_ms", "must be at least 1"));
+        }
+        if self.auth.max_verifications_per_address == 0 {
+            return Err(invalid(
+                "auth.max_verifications_per_address",
                 "must be at least 1",
             ));
         }

@@ -52,6 +52,10 @@ pub enum ApiError {
     /// Too many password checks for this username or address.
     #[error("too many login attempts; retry later")]
     LoginThrottled { retry_after: std::time::Duration },
+    /// The node cannot take more work of this kind right now (the argon2
+    /// queue is full); another node, or this one shortly, can.
+    #[error("the node is overloaded; retry shortly")]
+    Overloaded { retry_after: std::time::Duration },
     #[error("no route for {method} {path}")]
     RouteNotFound { method: String, path: String },
     #[error("method not allowed on this route")]
@@ -71,6 +75,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden".to_owned(),
             ApiError::RateLimited { .. } => "rate_limited".to_owned(),
             ApiError::LoginThrottled { .. } => "too_many_login_attempts".to_owned(),
+            ApiError::Overloaded { .. } => "overloaded".to_owned(),
             ApiError::Kafka(err) => match err {
                 KafkaError::UnknownTopic(_) => "topic_not_found",
                 KafkaError::TopicExists(_) => "topic_exists",
@@ -132,6 +137,7 @@ impl ResponseError for ApiError {
             },
             ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Tenancy(err) => match err {
                 TenancyError::Invalid(_) => StatusCode::BAD_REQUEST,
                 TenancyError::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -164,7 +170,8 @@ impl ResponseError for ApiError {
                 }
             }
             ApiError::RateLimited { retry_after, .. }
-            | ApiError::LoginThrottled { retry_after } => {
+            | ApiError::LoginThrottled { retry_after }
+            | ApiError::Overloaded { retry_after } => {
                 let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
                 response.insert_header((header::RETRY_AFTER, seconds.to_string()));
             }

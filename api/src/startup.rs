@@ -13,7 +13,7 @@ use tenancy::Store;
 use tracing_actix_web::TracingLogger;
 
 use crate::admin::{self, AdminToken, QuotaDefaults};
-use crate::auth::{Authenticator, TrustedProxies};
+use crate::auth::{Authenticator, TrustedProxies, Verifier};
 use crate::config::{ConfigError, Settings};
 use crate::consume::{self, Consumption};
 use crate::error;
@@ -110,10 +110,16 @@ impl Application {
         let authenticator = Arc::new(Authenticator::new(
             store.clone(),
             Duration::from_secs(settings.auth.cache_ttl_seconds),
-            settings.auth.max_concurrent_verifications,
+            Verifier::new(
+                settings.auth.max_concurrent_verifications,
+                Duration::from_millis(settings.auth.verification_queue_ms),
+            ),
+            // A quarter of the pool at most for logins not yet cached.
+            (settings.database.max_connections as usize / 4).max(1),
             LoginThrottle::new(
                 settings.auth.login_attempts_per_minute,
                 settings.auth.address_attempts_per_minute,
+                settings.auth.max_verifications_per_address,
             ),
         )?);
         let prometheus = web::Data::new(metrics::install());

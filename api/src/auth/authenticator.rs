@@ -1,19 +1,40 @@
 //! Verifies Basic credentials against argon2id hashes, with a per-node
 //! cache so that the ~30 ms of CPU a verification costs is paid once per
 //! credential, not once per request.
+//!
+//! Two caches, both keyed by an HMAC of (username, password) under a random
+//! per-node key, so that neither holds anything a password could be
+//! recovered from:
+//! - **logins** hold the principal (tenant, grants, quota) for
+//!   `auth.cache_ttl_seconds`. A busy client never sees that expiry: past
+//!   half the TTL, a hit is served at once and one background re-read of the
+//!   user's row replaces it.
+//! - **verified** remembers which stored hash a password was verified
+//!   against. A row re-read (a refresh, or a login after a change notice
+//!   dropped the principal) whose hash is unchanged needs no new argon2 run:
+//!   the same password verifies against the same hash. A rotated password has
+//!   a new hash, so the old password misses and is checked in full.
+//!
+//! **Revocation is final.** Every change notice bumps a generation counter
+//! before it drops anything. A login or refresh that read the user's row
+//! under an older generation reads it again instead of caching it, and an
+//! entry inserted while a notice was being applied is dropped afterwards; a
+//! revoke, disable or grant change can therefore never be undone by a login
+//! that started before it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
-use sha2::Sha256;
-use tenancy::{Password, Scratch, Store, TenantName};
+use sha2::{Digest, Sha256};
+use tenancy::{Credentials, Password, Store, TenantName};
 use tokio::sync::Semaphore;
 
 use super::principal::Principal;
+use super::verifier::{Overloaded, Verifier};
 use crate::ratelimit::LoginThrottle;
 
 /// Why a request was not authenticated.
@@ -26,9 +47,12 @@ pub enum AuthError {
     /// The user is not cached and the tenancy database is unreachable.
     #[error("cannot check credentials: {0}")]
     Unavailable(#[source] tenancy::Error),
-    /// Too many password checks for this username or address.
+    /// Too many failed password checks from this client network.
     #[error("too many login attempts")]
     Throttled(Duration),
+    /// The argon2 queue is full or its deadline passed.
+    #[error("too many password checks in progress")]
+    Overloaded(Duration),
 }
 
 impl AuthError {
@@ -38,34 +62,74 @@ impl AuthError {
         match self {
             AuthError::Rejected => AuthError::Rejected,
             AuthError::Throttled(retry) => AuthError::Throttled(*retry),
+            AuthError::Overloaded(retry) => AuthError::Overloaded(*retry),
             AuthError::Unavailable(err) => AuthError::Unavailable(err.duplicate()),
         }
     }
 }
 
-/// A verified credential, cached under a keyed hash of (username,
-/// password): the cache never holds anything a password could be recovered
-/// from, a wrong password is simply a different key (a miss), and
-/// concurrent first requests with the same credentials share one argon2
-/// run instead of each paying for their own.
-struct CachedLogin {
-    principal: Arc<Principal>,
+impl From<Overloaded> for AuthError {
+    fn from(_: Overloaded) -> Self {
+        AuthError::Overloaded(Duration::from_secs(1))
+    }
 }
 
 type CacheKey = [u8; 32];
 
+/// A stored hash's identity: a digest of its PHC string (salt included), so
+/// that the hash itself is not kept around.
+type HashId = [u8; 32];
+
+fn hash_id(hash: &SecretString) -> HashId {
+    Sha256::digest(hash.expose_secret().as_bytes()).into()
+}
+
+/// A verified login, with what a refresh needs.
+struct CachedLogin {
+    principal: Arc<Principal>,
+    credential: HashId,
+    loaded: Instant,
+    refreshing: AtomicBool,
+}
+
+impl CachedLogin {
+    fn new(credentials: Credentials) -> Self {
+        Self {
+            credential: hash_id(&credentials.password_hash),
+            principal: Arc::new(Principal {
+                username: credentials.username,
+                tenant: credentials.tenant,
+                grants: credentials.grants,
+                quota: credentials.quota,
+            }),
+            loaded: Instant::now(),
+            refreshing: AtomicBool::new(false),
+        }
+    }
+}
+
+/// How often a login re-reads the user's row when change notices keep
+/// arriving while it runs, before it gives up with a retryable 503.
+const MAX_READS: usize = 3;
+
 /// The node's authenticator.
 pub struct Authenticator {
     store: Store,
-    cache: Cache<CacheKey, Arc<CachedLogin>>,
+    logins: Cache<CacheKey, Arc<CachedLogin>>,
+    verified: moka::sync::Cache<CacheKey, HashId>,
     key: [u8; 32],
-    permits: Semaphore,
-    /// argon2 working memory, one buffer per concurrent verification.
-    scratch: Mutex<Vec<Scratch>>,
+    /// Past this age a hit triggers a background refresh.
+    refresh_after: Duration,
+    verifier: Verifier,
+    /// Credential lookups in progress, bounded so that a flood of first
+    /// logins can take only a share of the database pool that logged-in
+    /// requests and other tenants need.
+    lookups: Semaphore,
     /// A hash of a random password, verified for unknown users so that
     /// they cost the same time as known ones.
     dummy_hash: SecretString,
-    verifications: AtomicU64,
+    /// Bumped before every invalidation; see the module documentation.
+    generation: AtomicU64,
     throttle: LoginThrottle,
 }
 
@@ -82,30 +146,36 @@ impl Authenticator {
     pub fn new(
         store: Store,
         ttl: Duration,
-        max_concurrent: usize,
+        verifier: Verifier,
+        max_lookups: usize,
         throttle: LoginThrottle,
     ) -> Result<Self, tenancy::Error> {
         let mut key = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
         Ok(Self {
             store,
-            cache: Cache::builder()
+            logins: Cache::builder()
                 .time_to_live(ttl)
                 .max_capacity(100_000)
                 .support_invalidation_closures()
                 .build(),
+            verified: moka::sync::Cache::builder()
+                .time_to_idle(Duration::from_secs(3600).max(ttl * 10))
+                .max_capacity(100_000)
+                .build(),
             key,
-            permits: Semaphore::new(max_concurrent),
-            scratch: Mutex::new(Vec::with_capacity(max_concurrent)),
+            refresh_after: ttl / 2,
+            verifier,
+            lookups: Semaphore::new(max_lookups.max(1)),
             dummy_hash: Password::generate().hash()?.into(),
-            verifications: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
             throttle,
         })
     }
 
     /// How many argon2 verifications this node has run.
     pub fn verifications(&self) -> u64 {
-        self.verifications.load(Ordering::Relaxed)
+        self.verifier.verifications()
     }
 
     /// The cache key of a credential: an HMAC under a per-node random key.
@@ -120,40 +190,13 @@ impl Authenticator {
         mac.finalize().into_bytes().into()
     }
 
-    /// Runs one argon2 verification on the blocking pool, at most
-    /// `max_concurrent` at a time on this node, each in one of at most
-    /// `max_concurrent` reused working buffers.
-    async fn verify(&self, password: &Password, hash: &SecretString) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return false;
-        };
-        self.verifications.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("sluice_argon2_verifications_total").increment(1);
-        let password = password.clone();
-        let hash = hash.clone();
-        let mut scratch = self
-            .scratch
-            .lock()
-            .ok()
-            .and_then(|mut pool| pool.pop())
-            .unwrap_or_default();
-        let Ok((verified, scratch)) = tokio::task::spawn_blocking(move || {
-            let verified = password.verify_in(hash.expose_secret(), &mut scratch);
-            (verified, scratch)
-        })
-        .await
-        else {
-            return false;
-        };
-        if let Ok(mut pool) = self.scratch.lock() {
-            pool.push(scratch);
-        }
-        verified
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Authenticates a username and password from a client address.
     pub async fn authenticate(
-        &self,
+        self: &Arc<Self>,
         username: &str,
         password: &Password,
         address: Option<std::net::IpAddr>,
@@ -164,6 +207,7 @@ impl Authenticator {
                 AuthError::Rejected => "rejected",
                 AuthError::Unavailable(_) => "unavailable",
                 AuthError::Throttled(_) => "throttled",
+                AuthError::Overloaded(_) => "overloaded",
             };
             metrics::counter!("sluice_auth_failures_total", "reason" => reason).increment(1);
         }
@@ -171,7 +215,7 @@ impl Authenticator {
     }
 
     async fn authenticate_inner(
-        &self,
+        self: &Arc<Self>,
         username: &str,
         password: &Password,
         address: Option<std::net::IpAddr>,
@@ -180,56 +224,127 @@ impl Authenticator {
             return Err(AuthError::Rejected);
         }
         let key = self.key_of(username, password);
-        if let Some(hit) = self.cache.get(&key).await {
+        if let Some(hit) = self.logins.get(&key).await {
             metrics::counter!("sluice_auth_cache_hits_total").increment(1);
-            return Ok(hit.principal.clone());
+            let principal = hit.principal.clone();
+            if hit.loaded.elapsed() >= self.refresh_after
+                && !hit.refreshing.swap(true, Ordering::AcqRel)
+            {
+                let this = self.clone();
+                let username = username.to_owned();
+                tokio::spawn(async move { this.refresh(key, &username, hit).await });
+            }
+            return Ok(principal);
         }
         metrics::counter!("sluice_auth_cache_misses_total").increment(1);
-        // Past the threshold, refused before any database or argon2 work.
-        // Every miss counts, whether it runs argon2 or waits for a
-        // concurrent identical attempt that does.
-        self.throttle
-            .attempt(username, address)
-            .map_err(AuthError::Throttled)?;
+        let generation = self.generation();
         // Only a success is cached; a failure reaches the requests that
         // were waiting on it and is then forgotten.
-        self.cache
-            .try_get_with(key, self.check(username, password))
+        let result = self
+            .logins
+            .try_get_with(key, self.login(username, password, key, address))
             .await
             .map(|login| login.principal.clone())
             .map_err(|shared| match Arc::try_unwrap(shared) {
                 Ok(err) => err,
                 Err(shared) => shared.shared_copy(),
-            })
+            });
+        if result.is_ok() && self.generation() != generation {
+            // A notice was applied while this login ran: it may have come
+            // between the login's last read and the insertion.
+            self.logins.invalidate(&key).await;
+        }
+        result
     }
 
-    /// Looks the user up and verifies the password: the cache-miss path.
-    async fn check(
+    /// The cache-miss path: the throttle, the user's row, and a password
+    /// check unless this password is already known to match that row's hash.
+    async fn login(
         &self,
         username: &str,
         password: &Password,
+        key: CacheKey,
+        address: Option<std::net::IpAddr>,
     ) -> Result<Arc<CachedLogin>, AuthError> {
-        let credentials = self
-            .store
+        // Refused before any database or argon2 work when this network has
+        // failed too often, or has too many checks in progress.
+        let _permit = self
+            .throttle
+            .admit(username, address)
+            .map_err(AuthError::Throttled)?;
+        for _ in 0..MAX_READS {
+            let generation = self.generation();
+            let credentials = self.lookup(username).await?;
+            let Some(credentials) = credentials else {
+                // Unknown users cost what known ones do.
+                self.verifier.verify(password, &self.dummy_hash).await?;
+                self.throttle.fail(username, address);
+                return Err(AuthError::Rejected);
+            };
+            let credential = hash_id(&credentials.password_hash);
+            if self.verified.get(&key) != Some(credential) {
+                if !self
+                    .verifier
+                    .verify(password, &credentials.password_hash)
+                    .await?
+                {
+                    self.throttle.fail(username, address);
+                    return Err(AuthError::Rejected);
+                }
+                self.verified.insert(key, credential);
+            }
+            if credentials.disabled {
+                self.throttle.fail(username, address);
+                return Err(AuthError::Rejected);
+            }
+            if self.generation() == generation {
+                return Ok(Arc::new(CachedLogin::new(credentials)));
+            }
+        }
+        Err(AuthError::Overloaded(Duration::from_secs(1)))
+    }
+
+    /// Reads a user's row in one of the bounded lookup slots, waiting no
+    /// longer than a password check may wait for argon2.
+    async fn lookup(&self, username: &str) -> Result<Option<Credentials>, AuthError> {
+        let _slot = tokio::time::timeout(self.verifier.queue_deadline(), self.lookups.acquire())
+            .await
+            .map_err(|_| Overloaded)?
+            .map_err(|_| Overloaded)?;
+        self.store
             .credentials(username)
             .await
-            .map_err(AuthError::Unavailable)?;
-        let Some(credentials) = credentials else {
-            // Unknown users cost what known ones do.
-            self.verify(password, &self.dummy_hash).await;
-            return Err(AuthError::Rejected);
-        };
-        if !self.verify(password, &credentials.password_hash).await || credentials.disabled {
-            return Err(AuthError::Rejected);
+            .map_err(AuthError::Unavailable)
+    }
+
+    /// Re-reads a busy login's row ahead of its expiry: no argon2 run while
+    /// the stored hash is unchanged. A changed, disabled or deleted user is
+    /// dropped, so its next request logs in from scratch. If the database is
+    /// unreachable, the entry is served until it expires.
+    async fn refresh(&self, key: CacheKey, username: &str, stale: Arc<CachedLogin>) {
+        let generation = self.generation();
+        match self.lookup(username).await {
+            Ok(Some(credentials))
+                if !credentials.disabled
+                    && hash_id(&credentials.password_hash) == stale.credential =>
+            {
+                if self.generation() != generation {
+                    self.logins.invalidate(&key).await;
+                    return;
+                }
+                self.logins
+                    .insert(key, Arc::new(CachedLogin::new(credentials)))
+                    .await;
+                if self.generation() != generation {
+                    self.logins.invalidate(&key).await;
+                }
+            }
+            Ok(_) => self.logins.invalidate(&key).await,
+            Err(err) => {
+                tracing::debug!(error = %err, "cannot refresh a cached login; serving it until it expires");
+                stale.refreshing.store(false, Ordering::Release);
+            }
         }
-        Ok(Arc::new(CachedLogin {
-            principal: Arc::new(Principal {
-                username: credentials.username,
-                tenant: credentials.tenant,
-                grants: credentials.grants,
-                quota: credentials.quota,
-            }),
-        }))
     }
 
     /// Drops a user's cached logins.
@@ -247,17 +362,19 @@ impl Authenticator {
     /// Drops the cached logins that match; all of them if moka refuses the
     /// predicate, since keeping a stale login is the one thing not allowed.
     fn forget_where(&self, matches: impl Fn(&CachedLogin) -> bool + Send + Sync + 'static) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if let Err(err) = self
-            .cache
+            .logins
             .invalidate_entries_if(move |_, login| matches(login))
         {
             tracing::warn!(error = %err, "cannot drop some cached logins; dropping all");
-            self.cache.invalidate_all();
+            self.logins.invalidate_all();
         }
     }
 
     /// Drops every cached login.
     pub fn forget_all(&self) {
-        self.cache.invalidate_all();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.logins.invalidate_all();
     }
 }

@@ -52,6 +52,7 @@ impl FromRequest for Authenticated {
             let Some((username, password)) = credentials else {
                 return Err(ApiError::Unauthenticated);
             };
+            let authenticator = authenticator.into_inner();
             let principal = match authenticator
                 .authenticate(&username, &password, address)
                 .await
@@ -61,6 +62,9 @@ impl FromRequest for Authenticated {
                 Err(AuthError::Unavailable(err)) => return Err(ApiError::Tenancy(err)),
                 Err(AuthError::Throttled(retry_after)) => {
                     return Err(ApiError::LoginThrottled { retry_after })
+                }
+                Err(AuthError::Overloaded(retry_after)) => {
+                    return Err(ApiError::Overloaded { retry_after })
                 }
             };
             req.extensions_mut()

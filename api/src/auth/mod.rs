@@ -4,7 +4,9 @@
 mod authenticator;
 mod extractor;
 mod principal;
+mod verifier;
 
 pub use authenticator::{AuthError, Authenticator};
 pub use extractor::{Authenticated, TrustedProxies, REALM};
 pub use principal::{Access, Principal};
+pub use verifier::{Overloaded, Verifier};

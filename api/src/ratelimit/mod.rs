@@ -7,5 +7,5 @@ mod logins;
 mod tenants;
 
 pub use cluster::Cluster;
-pub use logins::{client_address, LoginThrottle};
+pub use logins::{client_address, client_network, LoginPermit, LoginThrottle};
 pub use tenants::{Admission, TenantLimits};

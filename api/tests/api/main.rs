@@ -16,6 +16,7 @@ mod grants;
 mod groups;
 mod helpers;
 mod loadtest_smoke;
+mod login_isolation;
 mod logs;
 mod metrics;
 mod mirror;

@@ -19,16 +19,7 @@ async fn topic_with_quota(app: &TestApp, quota: Value) -> (String, String, Strin
 
 /// `sluice_argon2_verifications_total` of a node, from its `/metrics`.
 async fn argon2_verifications(node: &BinaryNode) -> f64 {
-    let metrics = reqwest::get(format!("{}/metrics", node.admin_url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("sluice_argon2_verifications_total "))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
+    node.metric("sluice_argon2_verifications_total").await
 }
 
 async fn get_me(app: &TestApp, user: &str, password: &str) -> reqwest::Response {

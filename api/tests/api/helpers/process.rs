@@ -23,6 +23,16 @@ pub struct BinaryNode {
 impl BinaryNode {
     /// Starts `sluice serve` with a config file, JSON logs at `rust_log`.
     pub async fn start(database_url: &str, bootstrap: &str, rust_log: &str) -> BinaryNode {
+        Self::start_with_env(database_url, bootstrap, rust_log, &[]).await
+    }
+
+    /// [`BinaryNode::start`] with `SLUICE_*` overrides in its environment.
+    pub async fn start_with_env(
+        database_url: &str,
+        bootstrap: &str,
+        rust_log: &str,
+        env: &[(&str, &str)],
+    ) -> BinaryNode {
         let certs = tls::certs();
         let dir = tempfile::tempdir().unwrap();
         // A copy of its own, so that a test can replace it and reload.
@@ -52,6 +62,7 @@ impl BinaryNode {
             // The startup line carries the bound ports; keep it whatever the level.
             .env("RUST_LOG", format!("{rust_log},sluice::startup=info"))
             .env_remove("SLUICE_CONFIG")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -95,6 +106,22 @@ impl BinaryNode {
             self._dir.path().join("server.pem"),
             self._dir.path().join("server.key"),
         )
+    }
+
+    /// An unlabelled counter or gauge of this node's `/metrics`; 0 when it
+    /// has no sample yet.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let metrics = reqwest::get(format!("{}/metrics", self.admin_url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let prefix = format!("{name} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
     }
 
     pub fn pid(&self) -> u32 {

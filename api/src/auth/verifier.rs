@@ -1,0 +1,158 @@
+//! The node's argon2 slots: a few verifications at a time, off the async
+//! workers, behind a queue bounded in length and in time.
+//!
+//! A verification costs ~30 ms of CPU, so a node can do only so many a
+//! second. Without a bound, a flood of first logins (or of wrong passwords
+//! from many networks) would queue every other first login behind it for as
+//! long as the flood lasts. Here a check that cannot start within the queue
+//! deadline fails fast with [`Overloaded`], and the caller answers 503 with
+//! `Retry-After`. Requests with a cached login never come here.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use tenancy::{Password, Scratch};
+use tokio::sync::Semaphore;
+
+/// Roughly what one verification costs; used only to size the queue so
+/// that it never holds more than the slots can verify within the deadline.
+const TYPICAL_VERIFICATION: Duration = Duration::from_millis(25);
+
+/// The argon2 queue was full, or a check waited past its deadline.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("too many password checks in progress")]
+pub struct Overloaded;
+
+/// Bounded argon2 verification.
+pub struct Verifier {
+    /// Owned permits move into the blocking task, so that a cancelled
+    /// request cannot free its slot while its argon2 run goes on.
+    permits: Arc<Semaphore>,
+    queue_deadline: Duration,
+    max_waiting: usize,
+    waiting: AtomicUsize,
+    /// argon2 working memory, one buffer per concurrent verification.
+    scratch: Mutex<Vec<Scratch>>,
+    verifications: AtomicU64,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("queue_deadline", &self.queue_deadline)
+            .field("max_waiting", &self.max_waiting)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Decrements a counter when dropped, also when the future holding it is
+/// cancelled.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Verifier {
+    /// `slots` verifications at once; a check waits at most `queue_deadline`
+    /// for a slot.
+    pub fn new(slots: usize, queue_deadline: Duration) -> Self {
+        let slots = slots.max(1);
+        let per_slot = (queue_deadline.as_millis() / TYPICAL_VERIFICATION.as_millis()).max(4);
+        Self {
+            permits: Arc::new(Semaphore::new(slots)),
+            queue_deadline,
+            max_waiting: slots.saturating_mul(usize::try_from(per_slot).unwrap_or(usize::MAX)),
+            waiting: AtomicUsize::new(0),
+            scratch: Mutex::new(Vec::with_capacity(slots)),
+            verifications: AtomicU64::new(0),
+        }
+    }
+
+    /// How long a check may wait for a slot.
+    pub fn queue_deadline(&self) -> Duration {
+        self.queue_deadline
+    }
+
+    /// How many verifications this node has run.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
+    /// Verifies a password against a PHC hash in one of the slots.
+    pub async fn verify(
+        &self,
+        password: &Password,
+        hash: &SecretString,
+    ) -> Result<bool, Overloaded> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(Overloaded);
+        }
+        let waiting = Waiting(&self.waiting);
+        let permit =
+            tokio::time::timeout(self.queue_deadline, self.permits.clone().acquire_owned())
+                .await
+                .map_err(|_| Overloaded)?
+                .map_err(|_| Overloaded)?;
+        drop(waiting);
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("sluice_argon2_verifications_total").increment(1);
+        let password = password.clone();
+        let hash = hash.clone();
+        let mut scratch = self
+            .scratch
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .unwrap_or_default();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let verified = password.verify_in(hash.expose_secret(), &mut scratch);
+            drop(permit);
+            (verified, scratch)
+        })
+        .await;
+        let Ok((verified, scratch)) = outcome else {
+            return Ok(false);
+        };
+        if let Ok(mut pool) = self.scratch.lock() {
+            pool.push(scratch);
+        }
+        Ok(verified)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_check_that_cannot_start_in_time_is_refused_quickly() {
+        let verifier = Verifier::new(1, Duration::from_millis(50));
+        let password = Password::generate();
+        let hash: SecretString = password.hash().unwrap().into();
+        // Hold the only slot.
+        let _slot = verifier.permits.acquire().await.unwrap();
+        let started = std::time::Instant::now();
+        assert!(verifier.verify(&password, &hash).await.is_err());
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(verifier.waiting.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
+    async fn the_queue_is_bounded_in_length() {
+        let verifier = Verifier::new(1, Duration::from_millis(100));
+        verifier
+            .waiting
+            .store(verifier.max_waiting, Ordering::Release);
+        let password = Password::generate();
+        let hash: SecretString = password.hash().unwrap().into();
+        assert!(verifier.verify(&password, &hash).await.is_err());
+        verifier.waiting.store(0, Ordering::Release);
+        assert!(verifier.verify(&password, &hash).await.unwrap());
+    }
+}
