@@ -142,6 +142,14 @@ pub struct ConsumeSettings {
     /// How often committed cursors are mirrored to Kafka group offsets, so
     /// that standard tooling shows lag; 0 turns mirroring off.
     pub mirror_interval_ms: u64,
+    /// Groups no GET has used for this many days are deleted, with their
+    /// cursors and their mirrored Kafka group, so that groups named once
+    /// do not pile up forever; 0 keeps them. The default matches Kafka's
+    /// own `offsets.retention.minutes`.
+    pub group_retention_days: u32,
+    /// How often a node looks for groups past the retention (one node
+    /// sweeps at a time, under a Postgres advisory lock).
+    pub group_sweep_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -304,6 +312,8 @@ fn defaults() -> serde_json::Value {
             "read_timeout_ms": 2000,
             "watermark_poll_ms": 1000,
             "mirror_interval_ms": 5000,
+            "group_retention_days": 7,
+            "group_sweep_interval_ms": 600_000,
         },
         "auth": {
             "cache_ttl_seconds": 60,
@@ -331,6 +341,8 @@ fn defaults() -> serde_json::Value {
             "burst_seconds": 2,
             "max_topics": 50,
             "max_partitions": 200,
+            "max_groups": 100,
+            "max_concurrent_consumes": 32,
         },
         "log": {
             "format": "text",
@@ -471,6 +483,18 @@ impl Settings {
         }
         if consume.watermark_poll_ms < 10 {
             return Err(invalid("consume.watermark_poll_ms", "must be at least 10"));
+        }
+        if consume.group_retention_days > 36_500 {
+            return Err(invalid(
+                "consume.group_retention_days",
+                "must be 0 (keep groups) to 36500",
+            ));
+        }
+        if consume.group_sweep_interval_ms < 10 {
+            return Err(invalid(
+                "consume.group_sweep_interval_ms",
+                "must be at least 10",
+            ));
         }
         if self.auth.max_concurrent_verifications == 0 {
             return Err(invalid(

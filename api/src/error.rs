@@ -49,6 +49,14 @@ pub enum ApiError {
         retry_after: std::time::Duration,
         message: String,
     },
+    /// A per-tenant cap on a shared resource (e.g. consumes running at
+    /// once) is reached; it frees up as the tenant's own requests finish.
+    #[error("{message}")]
+    Busy {
+        code: &'static str,
+        retry_after: std::time::Duration,
+        message: String,
+    },
     /// Too many password checks for this username or address.
     #[error("too many login attempts; retry later")]
     LoginThrottled { retry_after: std::time::Duration },
@@ -74,6 +82,7 @@ impl ApiError {
             ApiError::AdminUnauthorized | ApiError::Unauthenticated => "unauthorized".to_owned(),
             ApiError::Forbidden(_) => "forbidden".to_owned(),
             ApiError::RateLimited { .. } => "rate_limited".to_owned(),
+            ApiError::Busy { code, .. } => (*code).to_owned(),
             ApiError::LoginThrottled { .. } => "too_many_login_attempts".to_owned(),
             ApiError::Overloaded { .. } => "overloaded".to_owned(),
             ApiError::Kafka(err) => match err {
@@ -94,6 +103,7 @@ impl ApiError {
                 TenancyError::AlreadyExists { kind, .. } => format!("{kind}_exists"),
                 TenancyError::TenantInUse { .. } => "tenant_in_use".to_owned(),
                 TenancyError::QuotaExceeded { .. } => "quota_exceeded".to_owned(),
+                TenancyError::GroupLimitReached { .. } => "group_limit_reached".to_owned(),
                 TenancyError::Database { .. } => "database_unavailable".to_owned(),
                 TenancyError::Migrate(_) | TenancyError::Hashing(_) => "internal".to_owned(),
             },
@@ -125,9 +135,9 @@ impl ResponseError for ApiError {
             }
             ApiError::AdminUnauthorized | ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::RateLimited { .. } | ApiError::LoginThrottled { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::RateLimited { .. }
+            | ApiError::Busy { .. }
+            | ApiError::LoginThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Kafka(err) => match err {
                 KafkaError::UnknownTopic(_) => StatusCode::NOT_FOUND,
                 KafkaError::TopicExists(_) => StatusCode::CONFLICT,
@@ -143,7 +153,8 @@ impl ResponseError for ApiError {
                 TenancyError::NotFound { .. } => StatusCode::NOT_FOUND,
                 TenancyError::AlreadyExists { .. }
                 | TenancyError::TenantInUse { .. }
-                | TenancyError::QuotaExceeded { .. } => StatusCode::CONFLICT,
+                | TenancyError::QuotaExceeded { .. }
+                | TenancyError::GroupLimitReached { .. } => StatusCode::CONFLICT,
                 TenancyError::Database { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 TenancyError::Migrate(_) | TenancyError::Hashing(_) => {
                     StatusCode::INTERNAL_SERVER_ERROR
@@ -170,6 +181,7 @@ impl ResponseError for ApiError {
                 }
             }
             ApiError::RateLimited { retry_after, .. }
+            | ApiError::Busy { retry_after, .. }
             | ApiError::LoginThrottled { retry_after }
             | ApiError::Overloaded { retry_after } => {
                 let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tenancy::{ChangeEvent, Store, TenantName};
 
 use crate::auth::Authenticator;
-use crate::consume::Consumption;
+use crate::consume::{ConsumeAdmission, Consumption};
 use crate::kafka::{TopicAdmin, Watermarks};
 
 /// The caches a node keeps in step with the cluster.
@@ -17,6 +17,7 @@ pub struct Caches {
     pub topics: Arc<TopicAdmin>,
     pub watermarks: Arc<Watermarks>,
     pub consumption: Arc<Consumption>,
+    pub admission: Arc<ConsumeAdmission>,
 }
 
 /// Starts the background task.
@@ -51,6 +52,12 @@ pub fn spawn(store: &Store, caches: Caches) {
                             }
                             caches.topics.forget(&notice.target).await;
                             caches.watermarks.forget(&notice.target);
+                            caches.consumption.forget_cursors();
+                        }
+                        // A group deleted (by an operator or the retention):
+                        // its next GET must create it and its cursors again.
+                        "group" if notice.action != "group.reset" => {
+                            caches.admission.forget_groups();
                             caches.consumption.forget_cursors();
                         }
                         _ => {}

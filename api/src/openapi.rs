@@ -65,7 +65,10 @@ fn produce() {}
     responses(
         (status = 200, description = "Up to `limit` messages; each delivered once per group", body = Vec<OutMessage>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`group_limit_reached`: a new group past the tenant's max_groups", body = ErrorBody),
+        (status = 429, description = "`rate_limited`, or `too_many_consumes` past the tenant's concurrent consumes on this node; with Retry-After", body = ErrorBody),
+        (status = 503, body = ErrorBody),
     ))]
 fn consume() {}
 
@@ -233,6 +236,14 @@ admin_op!(
     ok = 200,
     body = Object
 );
+admin_op!(
+    delete_group,
+    delete,
+    "/v1/tenants/{tenant}/groups/{group}",
+    "Delete a group: its cursors, its place in max_groups and its mirrored Kafka group.",
+    ok = 204,
+    description = "Deleted"
+);
 admin_op!(audit, get, "/v1/audit", "The audit log, newest first.", ok = 200, body = Vec<tenancy::AuditEntry>);
 admin_op!(
     metrics,
@@ -262,7 +273,7 @@ pub struct PublicApi;
         create_user, list_users, show_user, update_user, delete_user, rotate_password,
         add_grant, list_grants, remove_grant,
         create_topic, list_topics, show_topic, delete_topic,
-        list_groups, reset_group, audit, metrics, healthz, readyz,
+        list_groups, reset_group, delete_group, audit, metrics, healthz, readyz,
     ),
     components(schemas(ErrorBody, PartitionInfo, tenancy::Quota, tenancy::QuotaPatch)),
     modifiers(&Security),

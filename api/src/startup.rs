@@ -15,9 +15,11 @@ use tracing_actix_web::TracingLogger;
 use crate::admin::{self, AdminToken, QuotaDefaults};
 use crate::auth::{Authenticator, TrustedProxies, Verifier};
 use crate::config::{ConfigError, Settings};
-use crate::consume::{self, Consumption};
+use crate::consume::{self, ConsumeAdmission, Consumption};
 use crate::error;
-use crate::kafka::{KafkaError, Mirror, Producer, Readers, RecentMessages, TopicAdmin, Watermarks};
+use crate::kafka::{
+    KafkaError, KafkaGroups, Mirror, Producer, Readers, RecentMessages, TopicAdmin, Watermarks,
+};
 use crate::notices::{self, Caches};
 use crate::produce;
 use crate::produce::Announcer;
@@ -85,6 +87,7 @@ struct Public {
     announcer: web::Data<Announcer>,
     limits: web::Data<TenantLimits>,
     trusted: web::Data<TrustedProxies>,
+    admission: web::Data<ConsumeAdmission>,
 }
 
 /// The shared pieces handlers depend on, one `web::Data` each.
@@ -124,7 +127,9 @@ impl Application {
         )?);
         let prometheus = web::Data::new(metrics::install());
         metrics::spawn_sampler(store.clone(), producer.clone(), topics.clone());
-        let limits = web::Data::new(TenantLimits::new(Cluster::spawn(store.clone())));
+        let cluster = Cluster::spawn(store.clone());
+        let limits = web::Data::new(TenantLimits::new(cluster.clone()));
+        let admission = Arc::new(ConsumeAdmission::new(store.clone(), cluster));
         let trusted = web::Data::new(TrustedProxies(settings.http.trusted_networks()?));
         let watermarks = Arc::new(Watermarks::new(
             producer.clone(),
@@ -143,6 +148,20 @@ impl Application {
             0 => Mirror::disabled(),
             ms => Mirror::spawn(&settings.kafka, Duration::from_millis(ms))?,
         };
+        let kafka_groups = Arc::new(KafkaGroups::new(&settings.kafka)?);
+        consume::spawn_group_retention(
+            store.clone(),
+            kafka_groups.clone(),
+            settings.consume.group_retention_days,
+            Duration::from_millis(settings.consume.group_sweep_interval_ms),
+        );
+        let group_cleanup = admin::groups::GroupCleanup {
+            kafka: kafka_groups,
+            settle: (settings.consume.mirror_interval_ms > 0).then(|| {
+                Duration::from_millis(settings.consume.mirror_interval_ms)
+                    + Duration::from_millis(settings.kafka.request_timeout_ms)
+            }),
+        };
         let consumption = Arc::new(Consumption::new(
             store.clone(),
             readers,
@@ -157,6 +176,7 @@ impl Application {
                 topics: topics.clone(),
                 watermarks: watermarks.clone(),
                 consumption: consumption.clone(),
+                admission: admission.clone(),
             },
         );
         let announcer = web::Data::new(Announcer::spawn(store.clone()));
@@ -171,8 +191,17 @@ impl Application {
 
         let admin_listener = bind("admin", settings.admin.listen)?;
         let admin_addr = local_addr("admin", settings.admin.listen, &admin_listener)?;
-        let admin = admin_server(admin_listener, shared.clone(), token, prometheus, &settings)
-            .map_err(|source| bind_error("admin", admin_addr, source))?;
+        let admin = admin_server(
+            admin_listener,
+            shared.clone(),
+            AdminOnly {
+                token,
+                prometheus,
+                group_cleanup: web::Data::new(group_cleanup),
+            },
+            &settings,
+        )
+        .map_err(|source| bind_error("admin", admin_addr, source))?;
 
         let public_listener = bind("public", settings.listen)?;
         let public_addr = local_addr("public", settings.listen, &public_listener)?;
@@ -185,6 +214,7 @@ impl Application {
                 announcer,
                 limits,
                 trusted,
+                admission: web::Data::from(admission),
             },
             &settings,
         )?;
@@ -265,13 +295,24 @@ fn json_configs() -> (web::JsonConfig, web::QueryConfig, web::PathConfig) {
     )
 }
 
+/// What only the admin listener's handlers depend on.
+struct AdminOnly {
+    token: AdminToken,
+    prometheus: web::Data<Option<metrics_exporter_prometheus::PrometheusHandle>>,
+    group_cleanup: web::Data<admin::groups::GroupCleanup>,
+}
+
 fn admin_server(
     listener: TcpListener,
     shared: Shared,
-    token: AdminToken,
-    prometheus: web::Data<Option<metrics_exporter_prometheus::PrometheusHandle>>,
+    only: AdminOnly,
     settings: &Settings,
 ) -> std::io::Result<Server> {
+    let AdminOnly {
+        token,
+        prometheus,
+        group_cleanup,
+    } = only;
     let token = web::Data::new(token);
     let defaults = web::Data::new(QuotaDefaults {
         quota: settings.quota,
@@ -296,6 +337,7 @@ fn admin_server(
             .app_data(token.clone())
             .app_data(defaults.clone())
             .app_data(prometheus.clone())
+            .app_data(group_cleanup.clone())
             .app_data(json)
             .app_data(query)
             .app_data(path)
@@ -342,6 +384,7 @@ fn public_server(
             .app_data(public.producer.clone())
             .app_data(public.authenticator.clone())
             .app_data(public.announcer.clone())
+            .app_data(public.admission.clone())
             .app_data(shared.watermarks.clone())
             .app_data(shared.consumption.clone())
             .app_data(shared.shutdown.clone())

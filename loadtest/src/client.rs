@@ -158,6 +158,10 @@ impl Admin {
                 "burst_seconds": quota.burst_seconds,
                 "max_topics": 50,
                 "max_partitions": 1000,
+                // Scenarios measure throughput, not the per-tenant caps:
+                // the fan-in alone uses 1,000 groups.
+                "max_groups": 100_000,
+                "max_concurrent_consumes": 100_000,
             }})),
         )
         .await

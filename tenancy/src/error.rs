@@ -71,6 +71,9 @@ pub enum Error {
     },
     #[error("{what} would exceed the tenant's quota: {detail}")]
     QuotaExceeded { what: &'static str, detail: String },
+    /// A GET named a new group while the tenant already has `max` groups.
+    #[error("tenant '{tenant}' already has its {max} consumer group(s) (quota max_groups); use an existing group, or ask the operator to delete unused ones or raise the quota")]
+    GroupLimitReached { tenant: String, max: u32 },
     #[error("database unavailable while trying to {context}: {source}")]
     Database {
         context: &'static str,
@@ -104,6 +107,10 @@ impl Error {
             Error::QuotaExceeded { what, detail } => Error::QuotaExceeded {
                 what,
                 detail: detail.clone(),
+            },
+            Error::GroupLimitReached { tenant, max } => Error::GroupLimitReached {
+                tenant: tenant.clone(),
+                max: *max,
             },
             Error::Database { context, source } => Error::Database {
                 context,

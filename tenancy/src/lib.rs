@@ -23,5 +23,6 @@ pub use names::{GrantPrefix, GroupName, TenantName, TopicName, UserName};
 pub use password::{NewCredentials, Password, Scratch};
 pub use quota::{Quota, QuotaPatch};
 pub use store::{
-    Credentials, Store, StoreOptions, Tenant, TenantPatch, TopicRecord, TopicReservation, User,
+    Credentials, ExpiredGroup, GroupAdmission, GroupRecord, Store, StoreOptions, Tenant,
+    TenantPatch, TopicRecord, TopicReservation, User,
 };

@@ -15,6 +15,13 @@ pub struct Quota {
     pub burst_seconds: u32,
     pub max_topics: u32,
     pub max_partitions: u32,
+    /// Consumer groups the tenant may have at once: each costs cursor rows,
+    /// a mirrored Kafka group and metric series.
+    pub max_groups: u32,
+    /// Consumes (long polls included) the tenant may run at once over the
+    /// cluster; each live node admits its share, so one tenant's open
+    /// long polls cannot take a node's every connection and worker.
+    pub max_concurrent_consumes: u32,
 }
 
 /// Upper bounds that keep quotas within what the database columns and the
@@ -56,6 +63,13 @@ impl Quota {
         )?;
         range("quota.max_topics", self.max_topics, 0, MAX_COUNT)?;
         range("quota.max_partitions", self.max_partitions, 0, MAX_COUNT)?;
+        range("quota.max_groups", self.max_groups, 0, MAX_COUNT)?;
+        range(
+            "quota.max_concurrent_consumes",
+            self.max_concurrent_consumes,
+            1,
+            MAX_COUNT,
+        )?;
         Ok(())
     }
 
@@ -69,6 +83,10 @@ impl Quota {
             burst_seconds: patch.burst_seconds.unwrap_or(self.burst_seconds),
             max_topics: patch.max_topics.unwrap_or(self.max_topics),
             max_partitions: patch.max_partitions.unwrap_or(self.max_partitions),
+            max_groups: patch.max_groups.unwrap_or(self.max_groups),
+            max_concurrent_consumes: patch
+                .max_concurrent_consumes
+                .unwrap_or(self.max_concurrent_consumes),
         };
         next.validate()?;
         Ok(next)
@@ -85,6 +103,8 @@ pub struct QuotaPatch {
     pub burst_seconds: Option<u32>,
     pub max_topics: Option<u32>,
     pub max_partitions: Option<u32>,
+    pub max_groups: Option<u32>,
+    pub max_concurrent_consumes: Option<u32>,
 }
 
 #[cfg(test)]
@@ -98,6 +118,8 @@ mod tests {
             burst_seconds: 2,
             max_topics: 10,
             max_partitions: 30,
+            max_groups: 100,
+            max_concurrent_consumes: 32,
         }
     }
 
@@ -120,5 +142,22 @@ mod tests {
         };
         let err = base().apply(&patch).unwrap_err();
         assert_eq!(err.field, "quota.bytes_per_second");
+    }
+
+    #[test]
+    fn zero_concurrent_consumes_is_refused_but_zero_groups_is_not() {
+        let none = QuotaPatch {
+            max_concurrent_consumes: Some(0),
+            ..QuotaPatch::default()
+        };
+        assert_eq!(
+            base().apply(&none).unwrap_err().field,
+            "quota.max_concurrent_consumes"
+        );
+        let no_groups = QuotaPatch {
+            max_groups: Some(0),
+            ..QuotaPatch::default()
+        };
+        assert_eq!(base().apply(&no_groups).unwrap().max_groups, 0);
     }
 }

@@ -1,17 +1,20 @@
-//! `/v1/tenants/{tenant}/groups`: consumer groups with their lag, and
-//! resets to the earliest offset, the latest, or a point in time.
+//! `/v1/tenants/{tenant}/groups`: consumer groups with their lag and when
+//! they were last used, resets to the earliest offset, the latest, or a
+//! point in time, and deletion.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tenancy::{GroupName, Store, TenantName, TopicName};
 
 use super::AuditActor;
 use crate::error::ApiError;
-use crate::kafka::{OffsetTarget, TopicAdmin};
+use crate::kafka::{KafkaGroups, OffsetTarget, TopicAdmin};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PartitionLag {
@@ -27,11 +30,15 @@ pub struct GroupView {
     group: String,
     /// The group id Kafka tooling shows.
     kafka_group: String,
-    topic: String,
+    /// `null` for a group with no cursors (its topics were deleted).
+    topic: Option<String>,
     /// Messages not yet delivered, over all partitions; `null` when Kafka
     /// could not be asked.
     lag: Option<i64>,
     partitions: Vec<PartitionLag>,
+    /// When a GET last used the group (to within a minute); it is deleted
+    /// once unused for `consume.group_retention_days`.
+    last_used_at: Option<DateTime<Utc>>,
 }
 
 pub async fn list(
@@ -41,6 +48,13 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = TenantName::parse(&path)?;
     store.tenant(&tenant).await?;
+    let mut unlisted: BTreeMap<String, DateTime<Utc>> = store
+        .list_groups(&tenant)
+        .await?
+        .into_iter()
+        .map(|g| (g.group_name, g.last_used_at))
+        .collect();
+    let used: HashMap<String, DateTime<Utc>> = unlisted.clone().into_iter().collect();
     let mut by_group: BTreeMap<(String, String), Vec<(i32, i64)>> = BTreeMap::new();
     for row in store.cursors(&tenant).await? {
         by_group
@@ -73,14 +87,27 @@ pub async fn list(
             })
             .collect();
         let lag = partitions.iter().map(|p| p.lag).sum::<Option<i64>>();
+        unlisted.remove(&group);
         views.push(GroupView {
             kafka_group: format!("{tenant}.{group}"),
+            last_used_at: used.get(&group).copied(),
             group,
-            topic,
+            topic: Some(topic),
             lag,
             partitions,
         });
     }
+    for (group, last_used_at) in unlisted {
+        views.push(GroupView {
+            kafka_group: format!("{tenant}.{group}"),
+            group,
+            topic: None,
+            lag: Some(0),
+            partitions: Vec::new(),
+            last_used_at: Some(last_used_at),
+        });
+    }
+    views.sort_by(|a, b| (&a.group, &a.topic).cmp(&(&b.group, &b.topic)));
     Ok(HttpResponse::Ok().json(views))
 }
 
@@ -132,6 +159,8 @@ pub async fn reset(
     let lows = topics
         .offsets_for(topic.as_str(), OffsetTarget::Earliest)
         .await?;
+    // A reset may create the group: it counts against max_groups too.
+    store.admit_group(&tenant, &group).await?;
     store.ensure_cursors(&tenant, &group, &topic, &lows).await?;
     store
         .reset_cursors(&tenant, &actor.0, &group, &topic, &offsets)
@@ -145,6 +174,49 @@ pub async fn reset(
         "topic": topic,
         "partitions": partitions,
     })))
+}
+
+/// Removes the Kafka groups that the mirror made for deleted groups.
+#[derive(Debug, Clone)]
+pub struct GroupCleanup {
+    pub kafka: Arc<KafkaGroups>,
+    /// How long a mirror flush already under way on some node may take to
+    /// land (`consume.mirror_interval_ms` plus a margin): the Kafka group
+    /// is deleted once more after it, as such a flush re-creates it.
+    pub settle: Option<Duration>,
+}
+
+impl GroupCleanup {
+    async fn delete_kafka_group(&self, kafka_group: String) {
+        if let Err(err) = self.kafka.delete(std::slice::from_ref(&kafka_group)).await {
+            tracing::warn!(%kafka_group, error = %err, "the group is deleted, but not yet its Kafka group");
+        }
+        if let Some(settle) = self.settle {
+            let kafka = self.kafka.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(settle).await;
+                if let Err(err) = kafka.delete(std::slice::from_ref(&kafka_group)).await {
+                    tracing::warn!(%kafka_group, error = %err, "cannot delete the Kafka group of a deleted group");
+                }
+            });
+        }
+    }
+}
+
+/// `DELETE /v1/tenants/{tenant}/groups/{group}`: the group's cursors, its
+/// place in `max_groups`, and its mirrored Kafka group (best effort: a
+/// Kafka outage is logged, not answered).
+pub async fn delete(
+    store: web::Data<Store>,
+    cleanup: web::Data<GroupCleanup>,
+    actor: AuditActor,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = TenantName::parse(&path.0)?;
+    let group = GroupName::parse(&path.1)?;
+    store.delete_group(&tenant, &actor.0, &group).await?;
+    cleanup.delete_kafka_group(group.kafka_id(&tenant)).await;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[cfg(test)]

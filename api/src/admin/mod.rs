@@ -72,6 +72,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .service(web::resource("/tenants/{tenant}/groups").route(web::get().to(groups::list)))
             .service(
+                web::resource("/tenants/{tenant}/groups/{group}")
+                    .route(web::delete().to(groups::delete)),
+            )
+            .service(
                 web::resource("/tenants/{tenant}/groups/{group}/reset")
                     .route(web::post().to(groups::reset)),
             )

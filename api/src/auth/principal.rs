@@ -90,6 +90,8 @@ mod tests {
                 burst_seconds: 1,
                 max_topics: 1,
                 max_partitions: 1,
+                max_groups: 1,
+                max_concurrent_consumes: 1,
             },
         }
     }

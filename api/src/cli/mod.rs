@@ -58,7 +58,7 @@ pub enum AdminCommand {
     /// Topics in Kafka, within the tenant's quota
     #[command(subcommand)]
     Topic(TopicCommand),
-    /// Consumer groups: lag and resets
+    /// Consumer groups: lag, resets and deletion
     #[command(subcommand)]
     Group(GroupCommand),
     /// The audit log, newest first
@@ -77,6 +77,12 @@ pub struct QuotaArgs {
     pub max_topics: Option<u32>,
     #[arg(long)]
     pub max_partitions: Option<u32>,
+    /// Consumer groups the tenant may have
+    #[arg(long)]
+    pub max_groups: Option<u32>,
+    /// Consumes the tenant may run at once, over all nodes
+    #[arg(long)]
+    pub max_concurrent_consumes: Option<u32>,
 }
 
 impl QuotaArgs {
@@ -95,6 +101,11 @@ impl QuotaArgs {
         put("burst_seconds", self.burst_seconds.map(u64::from));
         put("max_topics", self.max_topics.map(u64::from));
         put("max_partitions", self.max_partitions.map(u64::from));
+        put("max_groups", self.max_groups.map(u64::from));
+        put(
+            "max_concurrent_consumes",
+            self.max_concurrent_consumes.map(u64::from),
+        );
         (!map.is_empty()).then_some(Value::Object(map))
     }
 }
@@ -207,6 +218,8 @@ pub enum GroupCommand {
         #[arg(long)]
         to: String,
     },
+    /// Delete a group: its cursors and its mirrored Kafka group
+    Delete { tenant: String, group: String },
 }
 
 #[derive(Debug, Args)]
@@ -490,6 +503,15 @@ async fn execute(args: AdminArgs, config: Option<&Path>) -> Result<Output, CliEr
                 let body = json!({ "topic": topic, "to": to });
                 let path: &[&str] = &["v1", "tenants", &tenant, "groups", &group, "reset"];
                 (Kind::Reset, client.post(path, &body).await?)
+            }
+            GroupCommand::Delete { tenant, group } => {
+                client
+                    .delete(&["v1", "tenants", &tenant, "groups", &group])
+                    .await?;
+                (
+                    Kind::Done(format!("group {group} of tenant {tenant} deleted")),
+                    Value::Null,
+                )
             }
         },
         AdminCommand::Audit(filter) => {

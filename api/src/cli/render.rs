@@ -96,11 +96,14 @@ pub fn print(output: &Output, json: bool) {
                 "DISABLED",
                 "USERS",
                 "TOPICS",
+                "GROUPS",
                 "REQ/S",
                 "BYTES/S",
                 "BURST S",
                 "MAX TOPICS",
                 "MAX PARTITIONS",
+                "MAX GROUPS",
+                "MAX CONSUMES",
             ],
             items(body).iter().map(|t| {
                 vec![
@@ -108,11 +111,14 @@ pub fn print(output: &Output, json: bool) {
                     text(t, "disabled"),
                     text(t, "users"),
                     text(t, "topics"),
+                    text(t, "groups"),
                     quota(t, "requests_per_second"),
                     quota(t, "bytes_per_second"),
                     quota(t, "burst_seconds"),
                     quota(t, "max_topics"),
                     quota(t, "max_partitions"),
+                    quota(t, "max_groups"),
+                    quota(t, "max_concurrent_consumes"),
                 ]
             }),
         )
@@ -173,6 +179,7 @@ pub fn print(output: &Output, json: bool) {
                 "TOPIC",
                 "LAG",
                 "PARTITIONS (offset/high)",
+                "LAST USED",
             ],
             items(body).iter().map(|g| {
                 let partitions = items(g.get("partitions").unwrap_or(&Value::Null))
@@ -193,6 +200,7 @@ pub fn print(output: &Output, json: bool) {
                     text(g, "topic"),
                     text(g, "lag"),
                     partitions,
+                    text(g, "last_used_at"),
                 ]
             }),
         )

@@ -5,8 +5,10 @@
 //! then answers. A long poll (`wait`) waits between attempts on the node's
 //! watermark notifier, holding no database connection.
 
+mod admission;
 mod query;
 mod response;
+mod retention;
 
 use std::time::{Duration, Instant};
 
@@ -14,8 +16,10 @@ use actix_web::{web, HttpResponse};
 use moka::future::Cache;
 use tenancy::{GroupName, Store, TenantName, TopicName};
 
+pub use admission::{ConsumeAdmission, ConsumeSlot};
 pub use query::{ConsumeParams, ConsumeQuery};
 pub use response::OutMessage;
+pub use retention::spawn_group_retention;
 
 use crate::auth::{Access, Authenticated};
 use crate::config::ConsumeSettings;
@@ -235,12 +239,16 @@ pub async fn consume(
     consumption: web::Data<Consumption>,
     quotas: web::Data<TenantLimits>,
     shutdown: web::Data<crate::shutdown::Shutdown>,
+    admission: web::Data<ConsumeAdmission>,
 ) -> Result<HttpResponse, ApiError> {
     let topic = user.0.authorize(&path, Access::Read)?;
     let params = query.validate(&consumption.settings, &user.0.username)?;
+    let tenant = &user.0.tenant;
+    // Held until the answer is built: a long poll counts while it waits.
+    let _slot = admission.take_slot(tenant, &user.0.quota)?;
     let partitions = topics.partitions(topic.as_str()).await?;
     let marks = watermarks.get(topic.as_str(), partitions).await?;
-    let tenant = &user.0.tenant;
+    admission.admit_group(tenant, &params.group).await?;
     let deadline = Instant::now() + params.wait;
     let batch = loop {
         // Register for wake-ups before looking, so none is missed.

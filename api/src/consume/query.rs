@@ -100,6 +100,8 @@ mod tests {
             read_timeout_ms: 500,
             watermark_poll_ms: 1000,
             mirror_interval_ms: 0,
+            group_retention_days: 7,
+            group_sweep_interval_ms: 600_000,
         }
     }
 

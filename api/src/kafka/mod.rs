@@ -4,6 +4,7 @@
 mod client_config;
 mod consumed;
 mod error;
+mod groups;
 mod mirror;
 mod producer;
 mod readers;
@@ -14,6 +15,7 @@ mod watermarks;
 pub use client_config::base_config;
 pub use consumed::ConsumedMessage;
 pub use error::KafkaError;
+pub use groups::KafkaGroups;
 pub use mirror::Mirror;
 pub use producer::{Delivered, DeliveryFailure, OutgoingMessage, Producer};
 pub use readers::{ReadOutcome, ReadRequest, Readers};

@@ -308,7 +308,7 @@ async fn reader_threads_and_memory_stay_flat_across_a_thousand_groups() {
     // GETs served from the cache of recent messages come fast: more than
     // the default quota's share on each of the two nodes.
     let (tenant, user, password) = app
-        .tenant_with_quota(json!({ "requests_per_second": 10_000 }))
+        .tenant_with_quota(json!({ "requests_per_second": 10_000, "max_groups": 2_000 }))
         .await;
     let topic = format!("{tenant}.orders");
     app.create_topic(&tenant, &topic, 2).await;

@@ -13,6 +13,7 @@ mod consume;
 mod consume_faults;
 mod data_auth;
 mod grants;
+mod group_caps;
 mod groups;
 mod helpers;
 mod loadtest_smoke;

@@ -38,6 +38,7 @@ const ADMIN: &[(&str, &str)] = &[
     ("delete", "/v1/tenants/{tenant}/topics/{topic}"),
     ("get", "/v1/tenants/{tenant}/groups"),
     ("post", "/v1/tenants/{tenant}/groups/{group}/reset"),
+    ("delete", "/v1/tenants/{tenant}/groups/{group}"),
     ("get", "/v1/audit"),
     ("get", "/metrics"),
     ("get", "/healthz"),

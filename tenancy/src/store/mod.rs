@@ -6,6 +6,7 @@ mod audit_log;
 mod credentials;
 mod cursors;
 mod grants;
+mod groups;
 mod nodes;
 mod tenants;
 mod topics;
@@ -19,6 +20,7 @@ use sqlx::{PgConnection, PgPool};
 
 pub use credentials::Credentials;
 pub use cursors::{Claim, ClaimedPartition, CursorRow};
+pub use groups::{ExpiredGroup, GroupAdmission, GroupRecord};
 pub use tenants::{Tenant, TenantPatch};
 pub use topics::{TopicRecord, TopicReservation};
 pub use users::User;
@@ -160,6 +162,8 @@ struct QuotaRow {
     burst_seconds: i32,
     max_topics: i32,
     max_partitions: i32,
+    max_groups: i32,
+    max_concurrent_consumes: i32,
 }
 
 impl From<QuotaRow> for crate::quota::Quota {
@@ -170,6 +174,8 @@ impl From<QuotaRow> for crate::quota::Quota {
             burst_seconds: unsigned(row.burst_seconds.into()),
             max_topics: unsigned(row.max_topics.into()),
             max_partitions: unsigned(row.max_partitions.into()),
+            max_groups: unsigned(row.max_groups.into()),
+            max_concurrent_consumes: unsigned(row.max_concurrent_consumes.into()),
         }
     }
 }

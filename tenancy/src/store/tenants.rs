@@ -18,6 +18,8 @@ pub struct Tenant {
     pub quota: Quota,
     pub users: i64,
     pub topics: i64,
+    /// Consumer groups, which `quota.max_groups` bounds.
+    pub groups: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -38,6 +40,7 @@ struct TenantRow {
     quota: QuotaRow,
     users: i64,
     topics: i64,
+    groups: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -50,6 +53,7 @@ impl From<TenantRow> for Tenant {
             quota: row.quota.into(),
             users: row.users,
             topics: row.topics,
+            groups: row.groups,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -59,9 +63,10 @@ impl From<TenantRow> for Tenant {
 const SELECT_TENANT: &str = "
     SELECT t.name, t.disabled, t.created_at, t.updated_at,
            q.requests_per_second, q.bytes_per_second, q.burst_seconds,
-           q.max_topics, q.max_partitions,
+           q.max_topics, q.max_partitions, q.max_groups, q.max_concurrent_consumes,
            (SELECT count(*) FROM users u WHERE u.tenant_id = t.id) AS users,
-           (SELECT count(*) FROM topics p WHERE p.tenant_id = t.id) AS topics
+           (SELECT count(*) FROM topics p WHERE p.tenant_id = t.id) AS topics,
+           (SELECT count(*) FROM consumer_groups g WHERE g.tenant = t.name) AS groups
     FROM tenants t JOIN quotas q ON q.tenant_id = t.id";
 
 fn to_db(value: u64) -> i64 {
@@ -87,8 +92,9 @@ impl Store {
         .map_err(Error::db("create the tenant"))?;
         let id = id.ok_or_else(|| Error::exists(ObjectKind::Tenant, tenant.as_str()))?;
         sqlx::query(
-            "INSERT INTO quotas (tenant_id, requests_per_second, bytes_per_second, burst_seconds, max_topics, max_partitions)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO quotas (tenant_id, requests_per_second, bytes_per_second, burst_seconds, max_topics, max_partitions,
+                                 max_groups, max_concurrent_consumes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(id)
         .bind(to_db(quota.requests_per_second.into()))
@@ -96,6 +102,8 @@ impl Store {
         .bind(to_db(quota.burst_seconds.into()))
         .bind(to_db(quota.max_topics.into()))
         .bind(to_db(quota.max_partitions.into()))
+        .bind(to_db(quota.max_groups.into()))
+        .bind(to_db(quota.max_concurrent_consumes.into()))
         .execute(&mut *tx)
         .await
         .map_err(Error::db("store the quota"))?;
@@ -155,7 +163,8 @@ impl Store {
         if patch.quota.is_some() {
             sqlx::query(
                 "UPDATE quotas SET requests_per_second = $2, bytes_per_second = $3, burst_seconds = $4,
-                        max_topics = $5, max_partitions = $6, updated_at = now()
+                        max_topics = $5, max_partitions = $6, max_groups = $7,
+                        max_concurrent_consumes = $8, updated_at = now()
                  WHERE tenant_id = $1",
             )
             .bind(id)
@@ -164,6 +173,8 @@ impl Store {
             .bind(to_db(quota.burst_seconds.into()))
             .bind(to_db(quota.max_topics.into()))
             .bind(to_db(quota.max_partitions.into()))
+            .bind(to_db(quota.max_groups.into()))
+            .bind(to_db(quota.max_concurrent_consumes.into()))
             .execute(&mut *tx)
             .await
             .map_err(Error::db("update the quota"))?;

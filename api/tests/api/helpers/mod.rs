@@ -401,6 +401,11 @@ impl TestApp {
         .await
     }
 
+    pub async fn delete_group(&self, tenant: &str, group: &str) -> Response {
+        let path = format!("/v1/tenants/{tenant}/groups/{group}");
+        self.send(reqwest::Method::DELETE, &path, None).await
+    }
+
     pub async fn post_group_reset(&self, tenant: &str, group: &str, body: &Value) -> Response {
         let path = format!("/v1/tenants/{tenant}/groups/{group}/reset");
         self.send(reqwest::Method::POST, &path, Some(body)).await

@@ -1,0 +1,81 @@
+//! The group janitor: every `consume.group_sweep_interval_ms`, one node of
+//! the cluster (whichever takes the Postgres advisory lock) deletes groups
+//! no GET has used for `consume.group_retention_days`, their cursors, and
+//! then their mirrored Kafka groups.
+//!
+//! Their `sluice_consumer_lag` series cannot be deleted: the metrics facade
+//! has no removal. Nothing updates them once the group is gone, so the
+//! exporter's idle timeout (10 minutes for gauges) drops them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tenancy::Store;
+
+use crate::kafka::KafkaGroups;
+
+/// Most groups removed in one transaction; a sweep loops until done.
+const SWEEP_BATCH: i64 = 500;
+
+/// Starts the janitor; a retention of 0 days keeps groups for ever.
+pub fn spawn_group_retention(
+    store: Store,
+    kafka: Arc<KafkaGroups>,
+    retention_days: u32,
+    interval: Duration,
+) {
+    if retention_days == 0 {
+        tracing::info!("consume.group_retention_days is 0: unused groups are kept");
+        return;
+    }
+    let retention = Duration::from_secs(u64::from(retention_days) * 86_400);
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            sweep(&store, &kafka, retention).await;
+        }
+    });
+}
+
+/// One sweep: batches until no expired group is left (or another node
+/// holds the sweep, or Postgres fails: the next tick tries again).
+async fn sweep(store: &Store, kafka: &KafkaGroups, retention: Duration) {
+    loop {
+        let expired = match store.expire_groups(retention, SWEEP_BATCH).await {
+            Ok(Some(expired)) => expired,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot expire unused groups; retrying at the next sweep");
+                return;
+            }
+        };
+        if expired.is_empty() {
+            return;
+        }
+        for group in &expired {
+            metrics::counter!("sluice_groups_expired_total", "tenant" => group.tenant.clone())
+                .increment(1);
+        }
+        let kafka_ids: Vec<String> = expired
+            .iter()
+            .map(|g| format!("{}.{}", g.tenant, g.group_name))
+            .collect();
+        match kafka.delete(&kafka_ids).await {
+            Ok(deleted) => tracing::info!(
+                groups = expired.len(),
+                kafka_groups = deleted,
+                "deleted groups unused for longer than consume.group_retention_days"
+            ),
+            Err(err) => tracing::warn!(
+                groups = expired.len(),
+                error = %err,
+                "deleted unused groups, but not their Kafka groups (Kafka's own offsets retention will)"
+            ),
+        }
+        if i64::try_from(expired.len()).unwrap_or(i64::MAX) < SWEEP_BATCH {
+            return;
+        }
+    }
+}
