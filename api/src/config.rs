@@ -67,6 +67,50 @@ pub struct KafkaSettings {
     pub request_timeout_ms: u64,
 }
 
+/// The librdkafka property that bounds a produce request's records, and
+/// with them the largest single message (framing included).
+pub const PRODUCER_MESSAGE_MAX_BYTES: &str = "message.max.bytes";
+
+/// The default `max.message.bytes` of a Kafka broker and its topics
+/// (1 MiB + 12): the largest record batch the broker appends.
+pub const KAFKA_DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_588;
+
+/// Bytes of a record batch that are not its records: the v2 batch header,
+/// base offset and length included (librdkafka's
+/// `RD_KAFKAP_MSGSET_V2_SIZE`). Kafka counts them against
+/// `max.message.bytes`; librdkafka does not count them against its
+/// `message.max.bytes` for a batch of one message.
+pub const RECORD_BATCH_OVERHEAD: usize = 61;
+
+/// The most bytes a record adds around its key, value and headers: length,
+/// attributes, timestamp and offset deltas, key and value lengths and
+/// header count (librdkafka's `RD_KAFKAP_MESSAGE_V2_MAX_OVERHEAD`). Each
+/// header adds up to 10 more, for its name and value lengths.
+pub const RECORD_OVERHEAD: usize = 36;
+
+/// sluice's default for the producer's `message.max.bytes`: the largest
+/// batch a default Kafka broker appends, less the batch header. A message
+/// librdkafka lets through then always fits the broker, and a message of
+/// the default `produce.max_message_bytes` (1000000) has 48 KB to spare for
+/// its framing.
+pub const DEFAULT_PRODUCER_MESSAGE_MAX_BYTES: usize =
+    KAFKA_DEFAULT_MAX_MESSAGE_BYTES - RECORD_BATCH_OVERHEAD;
+
+impl KafkaSettings {
+    /// The producer's `message.max.bytes`: the operator's value from
+    /// `kafka.properties`, else sluice's default. `Err` carries an
+    /// operator's value that is not a positive whole number.
+    pub fn producer_message_max_bytes(&self) -> Result<usize, String> {
+        match self.properties.get(PRODUCER_MESSAGE_MAX_BYTES) {
+            None => Ok(DEFAULT_PRODUCER_MESSAGE_MAX_BYTES),
+            Some(value) => value
+                .to_string()
+                .parse::<usize>()
+                .map_err(|_| value.to_string()),
+        }
+    }
+}
+
 /// A librdkafka property value; TOML numbers and booleans are accepted and
 /// passed on as strings.
 #[derive(Debug, Clone, Deserialize)]
@@ -459,6 +503,28 @@ impl Settings {
                 "must be at least produce.max_message_bytes",
             ));
         }
+        let producer_max = self.kafka.producer_message_max_bytes().map_err(|value| {
+            ConfigError::Invalid {
+                key: "kafka.properties",
+                reason: format!("\"{PRODUCER_MESSAGE_MAX_BYTES}\" must be a whole number of bytes, not '{value}'"),
+            }
+        })?;
+        if self
+            .produce
+            .max_message_bytes
+            .saturating_add(RECORD_OVERHEAD)
+            > producer_max
+        {
+            return Err(ConfigError::Invalid {
+                key: "produce.max_message_bytes",
+                reason: format!(
+                    "plus {RECORD_OVERHEAD} bytes of record framing must fit in the producer's \
+                     {PRODUCER_MESSAGE_MAX_BYTES} ({producer_max}), or a message within the limit \
+                     could never be sent; lower it, or raise kafka.properties.\"{PRODUCER_MESSAGE_MAX_BYTES}\" \
+                     (to at most the brokers' and topics' max.message.bytes less {RECORD_BATCH_OVERHEAD})"
+                ),
+            });
+        }
         if self.produce.max_batch_messages == 0 {
             return Err(invalid("produce.max_batch_messages", "must be at least 1"));
         }
@@ -599,6 +665,55 @@ fn invalid(key: &'static str, reason: &str) -> ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(changes: serde_json::Value) -> Settings {
+        figment(None)
+            .merge(("database.url", "postgres://u:p@localhost/db"))
+            .merge(("tls.enabled", false))
+            .merge(Serialized::defaults(changes))
+            .extract()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_default_message_limit_fits_a_default_kafka_broker_with_its_framing() {
+        let defaults = settings(serde_json::json!({}));
+        defaults.validate().unwrap();
+        let producer_max = defaults.kafka.producer_message_max_bytes().unwrap();
+        // librdkafka refuses a message whose framed size is over its limit…
+        assert!(defaults.produce.max_message_bytes + RECORD_OVERHEAD <= producer_max);
+        // …and a batch of that one message is what the broker counts.
+        assert!(producer_max + RECORD_BATCH_OVERHEAD <= KAFKA_DEFAULT_MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn a_message_limit_the_producer_cannot_send_is_refused_at_boot() {
+        let raised = settings(serde_json::json!({ "produce": {
+            "max_message_bytes": DEFAULT_PRODUCER_MESSAGE_MAX_BYTES,
+            "max_body_bytes": 2 * DEFAULT_PRODUCER_MESSAGE_MAX_BYTES,
+        }}));
+        let err = raised.validate().unwrap_err().to_string();
+        assert!(err.contains("produce.max_message_bytes"), "{err}");
+
+        let lowered = settings(serde_json::json!({
+            "kafka": { "properties": { "message.max.bytes": 500_000 } }
+        }));
+        let err = lowered.validate().unwrap_err().to_string();
+        assert!(err.contains("message.max.bytes (500000)"), "{err}");
+
+        let both = settings(serde_json::json!({
+            "kafka": { "properties": { "message.max.bytes": "2000036" } },
+            "produce": { "max_message_bytes": 2_000_000, "max_body_bytes": 4_000_000 },
+            "quota": { "bytes_per_second": 2_000_000 },
+        }));
+        both.validate().unwrap();
+
+        let garbled = settings(serde_json::json!({
+            "kafka": { "properties": { "message.max.bytes": "1MB" } }
+        }));
+        let err = garbled.validate().unwrap_err().to_string();
+        assert!(err.contains("kafka.properties"), "{err}");
+    }
 
     #[test]
     fn a_secret_that_looks_like_a_number_is_kept_as_text() {

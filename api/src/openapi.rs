@@ -46,8 +46,10 @@ impl Modify for Security {
     request_body(content = Vec<JsonMessage>, description = "A JSON array of messages (or, with format=raw, any bytes)"),
     responses(
         (status = 200, description = "Every message acknowledged, offsets in request order", body = Offsets),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 400, description = "Bad input; or Kafka refused a record or its timestamp for good, and then `results` (as in Failure) says which", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, description = "Over a limit; or Kafka refused a message as too large, and then `results` (as in Failure) says which", body = ErrorBody),
+        (status = 429, body = ErrorBody),
         (status = 503, description = "Some or all not written; `results` says which", body = Failure),
         (status = 504, description = "Some outcomes unknown; `results` says which", body = Failure),
     ))]

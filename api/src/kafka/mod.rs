@@ -3,8 +3,10 @@
 
 mod client_config;
 mod consumed;
+mod delivery;
 mod error;
 mod groups;
+mod message_status;
 mod mirror;
 mod producer;
 mod readers;
@@ -14,10 +16,11 @@ mod watermarks;
 
 pub use client_config::base_config;
 pub use consumed::ConsumedMessage;
+pub use delivery::{Delivered, DeliveryFailure, Rejection};
 pub use error::KafkaError;
 pub use groups::KafkaGroups;
 pub use mirror::Mirror;
-pub use producer::{Delivered, DeliveryFailure, OutgoingMessage, Producer};
+pub use producer::{OutgoingMessage, Producer};
 pub use readers::{ReadOutcome, ReadRequest, Readers};
 pub use recent::RecentMessages;
 pub use topics::{OffsetTarget, PartitionInfo, TopicAdmin, TopicDescription, ALLOWED_TOPIC_CONFIG};

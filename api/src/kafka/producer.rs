@@ -6,15 +6,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use futures::channel::oneshot;
 use futures::future::join_all;
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
-use rdkafka::ClientContext;
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
+};
+use rdkafka::{ClientContext, Message as _};
 
 use super::client_config::base_config;
+use super::delivery::{classify, Delivered, DeliveryFailure};
 use super::error::KafkaError;
-use crate::config::KafkaSettings;
+use super::message_status::persistence;
+use crate::config::{
+    KafkaSettings, DEFAULT_PRODUCER_MESSAGE_MAX_BYTES, PRODUCER_MESSAGE_MAX_BYTES,
+};
 
 /// One message ready to send; everything already decoded and validated.
 #[derive(Debug, Clone)]
@@ -27,22 +34,8 @@ pub struct OutgoingMessage {
     pub timestamp: Option<i64>,
 }
 
-/// Where Kafka stored an acknowledged message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Delivered {
-    pub partition: i32,
-    pub offset: i64,
-}
-
-/// Why a message was not acknowledged, in the two kinds a client must
-/// treat differently.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryFailure {
-    /// Certainly not written: safe to retry.
-    NotPersisted(String),
-    /// Perhaps written: a retry may duplicate it.
-    Unknown(String),
-}
+/// One message's outcome, as the delivery callback reports it.
+type Outcome = Result<Delivered, DeliveryFailure>;
 
 /// Routes librdkafka's error callbacks to our logs. Fatal errors (an
 /// idempotent producer that lost its guarantees) are also detected after
@@ -60,7 +53,30 @@ impl ClientContext for Context {
     }
 }
 
-pub(super) type Inner = FutureProducer<Context>;
+/// Each message carries the sending half of its own channel; the delivery
+/// callback sorts the outcome there, where librdkafka's message (and so
+/// its persistence status) is still at hand.
+impl ProducerContext for Context {
+    type DeliveryOpaque = Box<oneshot::Sender<Outcome>>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, tx: Self::DeliveryOpaque) {
+        let outcome = match result {
+            Ok(message) => Ok(Delivered {
+                partition: message.partition(),
+                offset: message.offset(),
+            }),
+            Err((err, message)) => Err(classify(
+                code_of(err),
+                Some(persistence(message)),
+                &err.to_string(),
+            )),
+        };
+        // The request may have given up waiting (its deadline passed).
+        let _ = tx.send(outcome);
+    }
+}
+
+pub(super) type Inner = ThreadedProducer<Context>;
 
 /// The node's one producer, replaceable after a fatal error.
 pub struct Producer {
@@ -100,7 +116,8 @@ impl Producer {
         let producer = self.current();
         let mut pending = Vec::with_capacity(messages.len());
         for message in messages {
-            let mut record = FutureRecord::<[u8], [u8]>::to(topic);
+            let (tx, rx) = oneshot::channel();
+            let mut record = BaseRecord::<[u8], [u8], _>::with_opaque_to(topic, Box::new(tx));
             if let Some(key) = &message.key {
                 record = record.key(key.as_slice());
             }
@@ -125,21 +142,20 @@ impl Producer {
                     });
                 record = record.headers(headers);
             }
-            pending.push(producer.send_result(record).map_err(|(err, _)| err));
+            // Refused before it was queued (too large, queue full, fatal
+            // state): there is no message status, the code says it all.
+            pending.push(
+                producer
+                    .send(record)
+                    .map(|()| rx)
+                    .map_err(|(err, _)| classify(code_of(&err), None, &err.to_string())),
+            );
         }
         let futures = pending.into_iter().map(|enqueued| async move {
-            let future = match enqueued {
-                Ok(future) => future,
-                Err(err) => return Err(DeliveryFailure::NotPersisted(describe(&err))),
-            };
-            match future.await {
-                Ok(Ok(delivery)) => Ok(Delivered {
-                    partition: delivery.partition,
-                    offset: delivery.offset,
-                }),
-                Ok(Err((err, _))) => Err(classify(&err)),
-                Err(_canceled) => Err(DeliveryFailure::Unknown(
-                    "the producer was shut down".into(),
+            match enqueued?.await {
+                Ok(outcome) => outcome,
+                Err(oneshot::Canceled) => Err(DeliveryFailure::Unknown(
+                    "the producer was shut down before Kafka answered".into(),
                 )),
             }
         });
@@ -182,6 +198,17 @@ impl Producer {
 
 fn build(settings: &KafkaSettings, message_timeout: Duration) -> Result<Inner, KafkaError> {
     let mut config = base_config(settings);
+    // Unless the operator matched it to their brokers, the largest request
+    // librdkafka builds is what a default Kafka broker appends (see
+    // `DEFAULT_PRODUCER_MESSAGE_MAX_BYTES`); librdkafka's own default
+    // (1000000, framing included) would refuse a message of
+    // `produce.max_message_bytes`.
+    if !settings.properties.contains_key(PRODUCER_MESSAGE_MAX_BYTES) {
+        config.set(
+            PRODUCER_MESSAGE_MAX_BYTES,
+            DEFAULT_PRODUCER_MESSAGE_MAX_BYTES.to_string(),
+        );
+    }
     // sluice's guarantees, applied after the operator's properties.
     config
         .set("acks", "all")
@@ -197,20 +224,7 @@ fn build(settings: &KafkaSettings, message_timeout: Duration) -> Result<Inner, K
         .map_err(|e| KafkaError::Config(e.to_string()))
 }
 
-fn describe(err: &RdError) -> String {
-    match err.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::QueueFull) => "the producer queue is full".to_owned(),
-        _ => err.to_string(),
-    }
-}
-
-/// A timed-out message may have reached the broker; anything else that
-/// failed was refused and is not stored.
-fn classify(err: &RdError) -> DeliveryFailure {
-    match err.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::RequestTimedOut) => {
-            DeliveryFailure::Unknown(err.to_string())
-        }
-        _ => DeliveryFailure::NotPersisted(err.to_string()),
-    }
+/// librdkafka's error code behind an error, or a generic failure.
+fn code_of(err: &RdError) -> RDKafkaErrorCode {
+    err.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail)
 }

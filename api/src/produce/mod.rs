@@ -115,10 +115,16 @@ pub async fn produce(
                 stored += 1;
                 stored_bytes += request::size(message) as u64;
             }
+            Err(DeliveryFailure::Rejected(rejection, _)) => {
+                // The client's fault, not Kafka's: kept out of the delivery
+                // errors that page operators.
+                metrics::counter!("sluice_produce_rejected_total", "code" => rejection.code())
+                    .increment(1);
+            }
             Err(failure) => {
                 let kind = match failure {
-                    DeliveryFailure::NotPersisted(_) => "not_persisted",
                     DeliveryFailure::Unknown(_) => "unknown",
+                    _ => "not_persisted",
                 };
                 metrics::counter!("sluice_produce_delivery_errors_total", "kind" => kind)
                     .increment(1);

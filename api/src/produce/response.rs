@@ -1,12 +1,17 @@
 //! Produce responses: offsets in request order on success, and on any
-//! failure a 5xx that still carries every message's own result, so a client
-//! retries only what was not acknowledged.
+//! failure an error that still carries every message's own result, so a
+//! client retries only what was not acknowledged and is worth retrying.
+//!
+//! The status follows the worst outcome: a message that may be written
+//! (504, retry only after checking), then one that was not written for a
+//! passing reason (503 with `Retry-After`), then one Kafka refused for
+//! good (413 or 400: fix it, retrying it unchanged fails again).
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde::Serialize;
 
-use crate::kafka::{Delivered, DeliveryFailure};
+use crate::kafka::{Delivered, DeliveryFailure, Rejection};
 
 /// Where Kafka stored one message.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -23,8 +28,9 @@ pub struct Offset {
 pub enum MessageResult {
     Stored(Offset),
     Failed {
-        /// `not_persisted` (safe to retry) or `unknown` (a retry may
-        /// duplicate it).
+        /// `not_persisted` (safe to retry), `unknown` (a retry may
+        /// duplicate it), or why Kafka refused it for good:
+        /// `message_too_large`, `invalid_message`, `invalid_timestamp`.
         #[serde(rename = "Error")]
         error: &'static str,
         #[serde(rename = "Message")]
@@ -64,6 +70,14 @@ pub fn respond(outcomes: Vec<Result<Delivered, DeliveryFailure>>) -> HttpRespons
     let any_unknown = outcomes
         .iter()
         .any(|o| matches!(o, Err(DeliveryFailure::Unknown(_))));
+    let not_persisted = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(DeliveryFailure::NotPersisted(_))))
+        .count();
+    let first_rejection = outcomes.iter().find_map(|o| match o {
+        Err(DeliveryFailure::Rejected(rejection, _)) => Some(*rejection),
+        _ => None,
+    });
     let results: Vec<MessageResult> = outcomes
         .into_iter()
         .map(|outcome| match outcome {
@@ -79,20 +93,44 @@ pub fn respond(outcomes: Vec<Result<Delivered, DeliveryFailure>>) -> HttpRespons
                 error: "unknown",
                 message,
             },
+            Err(DeliveryFailure::Rejected(rejection, message)) => MessageResult::Failed {
+                error: rejection.code(),
+                message,
+            },
         })
         .collect();
-    let (status, code) = match (any_unknown, failed == total) {
-        (true, _) => (StatusCode::GATEWAY_TIMEOUT, "delivery_unknown"),
-        (false, true) => (StatusCode::SERVICE_UNAVAILABLE, "kafka_unavailable"),
-        (false, false) => (StatusCode::SERVICE_UNAVAILABLE, "partial_failure"),
-    };
-    let message = if any_unknown {
-        format!("{failed} of {total} message(s) were not acknowledged, and some may have been written; see results")
+    let (status, code, message) = if any_unknown {
+        (
+            StatusCode::GATEWAY_TIMEOUT,
+            "delivery_unknown",
+            format!("{failed} of {total} message(s) were not acknowledged, and some may have been written; see results"),
+        )
+    } else if not_persisted > 0 {
+        let code = if not_persisted == total {
+            "kafka_unavailable"
+        } else {
+            "partial_failure"
+        };
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            format!("{failed} of {total} message(s) were not written; retry only those marked not_persisted"),
+        )
     } else {
-        format!("{failed} of {total} message(s) were not written; retry only those marked not_persisted")
+        // Only refusals for good are left; the first names the answer.
+        let rejection = first_rejection.unwrap_or(Rejection::InvalidRecord);
+        let status = match rejection {
+            Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::InvalidRecord | Rejection::InvalidTimestamp => StatusCode::BAD_REQUEST,
+        };
+        (
+            status,
+            rejection.code(),
+            format!("{failed} of {total} message(s) were refused by Kafka and would be refused again as they are; see results"),
+        )
     };
     let mut response = HttpResponse::build(status);
-    if !any_unknown {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
         response.insert_header(("Retry-After", "1"));
     }
     response.json(Failure {
@@ -100,4 +138,90 @@ pub fn respond(outcomes: Vec<Result<Delivered, DeliveryFailure>>) -> HttpRespons
         message,
         results,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::to_bytes;
+    use serde_json::Value;
+
+    use super::*;
+
+    const STORED: Result<Delivered, DeliveryFailure> = Ok(Delivered {
+        partition: 0,
+        offset: 7,
+    });
+
+    fn too_large() -> Result<Delivered, DeliveryFailure> {
+        Err(DeliveryFailure::Rejected(Rejection::TooLarge, "big".into()))
+    }
+
+    fn not_persisted() -> Result<Delivered, DeliveryFailure> {
+        Err(DeliveryFailure::NotPersisted("queue full".into()))
+    }
+
+    fn unknown() -> Result<Delivered, DeliveryFailure> {
+        Err(DeliveryFailure::Unknown("timed out".into()))
+    }
+
+    async fn answer(
+        outcomes: Vec<Result<Delivered, DeliveryFailure>>,
+    ) -> (StatusCode, bool, Value) {
+        let response = respond(outcomes);
+        let status = response.status();
+        let retry_after = response.headers().contains_key("retry-after");
+        let body = to_bytes(response.into_body()).await.unwrap();
+        (status, retry_after, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[actix_web::test]
+    async fn a_message_kafka_refused_as_too_large_is_a_413_without_retry_after() {
+        let (status, retry_after, body) = answer(vec![too_large()]).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(!retry_after);
+        assert_eq!(body["code"], "message_too_large");
+        assert_eq!(body["results"][0]["Error"], "message_too_large");
+    }
+
+    #[actix_web::test]
+    async fn a_refused_timestamp_beside_a_stored_message_is_a_400_with_each_result() {
+        let timestamp = Err(DeliveryFailure::Rejected(
+            Rejection::InvalidTimestamp,
+            "old".into(),
+        ));
+        let (status, retry_after, body) = answer(vec![STORED, timestamp]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(!retry_after);
+        assert_eq!(body["code"], "invalid_timestamp");
+        assert_eq!(body["results"][0]["Offset"], 7);
+        assert_eq!(body["results"][1]["Error"], "invalid_timestamp");
+    }
+
+    #[actix_web::test]
+    async fn a_retryable_failure_beside_a_refusal_is_a_503_whose_results_keep_the_refusal() {
+        let (status, retry_after, body) = answer(vec![too_large(), not_persisted()]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(retry_after);
+        assert_eq!(body["code"], "partial_failure");
+        assert_eq!(body["results"][0]["Error"], "message_too_large");
+        assert_eq!(body["results"][1]["Error"], "not_persisted");
+    }
+
+    #[actix_web::test]
+    async fn any_message_that_may_be_written_makes_the_whole_answer_a_504() {
+        let (status, retry_after, body) =
+            answer(vec![STORED, too_large(), not_persisted(), unknown()]).await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        assert!(!retry_after);
+        assert_eq!(body["code"], "delivery_unknown");
+        assert_eq!(body["results"][3]["Error"], "unknown");
+    }
+
+    #[actix_web::test]
+    async fn nothing_written_for_a_passing_reason_is_kafka_unavailable() {
+        let (status, retry_after, body) = answer(vec![not_persisted(), not_persisted()]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(retry_after);
+        assert_eq!(body["code"], "kafka_unavailable");
+    }
 }

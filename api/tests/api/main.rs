@@ -24,6 +24,7 @@ mod mirror;
 mod openapi;
 mod postgres_down;
 mod produce;
+mod produce_errors;
 mod rate_limits;
 mod shutdown;
 mod tenants;
