@@ -229,9 +229,49 @@ pub struct HttpSettings {
     /// listener, for benchmarks that separate the HTTP/TLS and auth costs
     /// from the Kafka path. Off in production.
     pub noop_routes: bool,
+    /// Deadline for a request's whole body, counted from the start of the
+    /// request: a client that declares a body and does not send it loses
+    /// its connection then, instead of holding it for ever.
+    pub body_read_timeout_ms: u64,
+    /// Deadline for a request's headers (slowloris); also bounds the TLS
+    /// handshake and the HTTP/2 preface.
+    pub client_request_timeout_ms: u64,
+    /// An idle keep-alive connection is closed after this long: HTTP/1.1
+    /// by actix, HTTP/2 (where actix only pings) by a watchdog.
+    pub keep_alive_timeout_ms: u64,
+    /// Concurrent connections from one client network (an IPv4 address or
+    /// an IPv6 /64) on the public listener; trusted proxies are exempt.
+    pub max_connections_per_address: usize,
+    /// Concurrent connections on the public listener in total.
+    pub max_connections: usize,
+    /// Requests in flight on one connection (HTTP/2 streams); past it a
+    /// request gets 429 `too_many_streams`.
+    pub max_streams_per_connection: usize,
 }
 
 impl HttpSettings {
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_read_timeout_ms)
+    }
+
+    pub fn client_request_timeout(&self) -> Duration {
+        Duration::from_millis(self.client_request_timeout_ms)
+    }
+
+    pub fn keep_alive_timeout(&self) -> Duration {
+        Duration::from_millis(self.keep_alive_timeout_ms)
+    }
+
+    /// The public listener's connection caps.
+    pub fn connection_limits(&self) -> crate::connections::Limits {
+        crate::connections::Limits {
+            per_network: self.max_connections_per_address,
+            total: self.max_connections,
+            streams_per_connection: self.max_streams_per_connection,
+            idle: Duration::from_millis(self.keep_alive_timeout_ms),
+        }
+    }
+
     /// The trusted proxies as networks; a bare address is a /32 or /128.
     pub fn trusted_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
         self.trusted_proxies
@@ -370,6 +410,12 @@ fn defaults() -> serde_json::Value {
         "http": {
             "trusted_proxies": [],
             "noop_routes": false,
+            "body_read_timeout_ms": 10_000,
+            "client_request_timeout_ms": 5000,
+            "keep_alive_timeout_ms": 5000,
+            "max_connections_per_address": 256,
+            "max_connections": 10_000,
+            "max_streams_per_connection": 256,
         },
         "database": {
             "url": "postgres://sluice:sluice@127.0.0.1:5432/sluice",
@@ -590,6 +636,34 @@ impl Settings {
             ));
         }
         self.http.trusted_networks()?;
+        let http = &self.http;
+        for (key, value) in [
+            ("http.body_read_timeout_ms", http.body_read_timeout_ms),
+            (
+                "http.client_request_timeout_ms",
+                http.client_request_timeout_ms,
+            ),
+            ("http.keep_alive_timeout_ms", http.keep_alive_timeout_ms),
+            (
+                "http.max_connections_per_address",
+                http.max_connections_per_address as u64,
+            ),
+            ("http.max_connections", http.max_connections as u64),
+            (
+                "http.max_streams_per_connection",
+                http.max_streams_per_connection as u64,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if http.max_connections_per_address > http.max_connections {
+            return Err(invalid(
+                "http.max_connections_per_address",
+                "must not be above http.max_connections",
+            ));
+        }
         let byte_burst = self
             .quota
             .bytes_per_second

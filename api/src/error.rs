@@ -8,6 +8,7 @@ use actix_web::{error, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use tenancy::Error as TenancyError;
 
+use crate::body_deadline::timeout_of;
 use crate::kafka::KafkaError;
 
 /// The body of every error response.
@@ -31,6 +32,13 @@ pub enum ApiError {
     BadRequest { code: &'static str, message: String },
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The body did not arrive within `http.body_read_timeout_ms`.
+    #[error("the request body did not arrive within {timeout_ms} ms")]
+    BodyTimeout { timeout_ms: u128 },
+    /// More requests in flight on one connection than
+    /// `http.max_streams_per_connection`.
+    #[error("more than {limit} requests in flight on this connection; wait for answers or open another connection")]
+    TooManyStreams { limit: usize },
     /// A message or batch over its limit.
     #[error("{message}")]
     TooLarge { code: &'static str, message: String },
@@ -78,6 +86,8 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. } => (*code).to_owned(),
             ApiError::PayloadTooLarge { .. } => "payload_too_large".to_owned(),
+            ApiError::BodyTimeout { .. } => "body_timeout".to_owned(),
+            ApiError::TooManyStreams { .. } => "too_many_streams".to_owned(),
             ApiError::TooLarge { code, .. } => (*code).to_owned(),
             ApiError::AdminUnauthorized | ApiError::Unauthenticated => "unauthorized".to_owned(),
             ApiError::Forbidden(_) => "forbidden".to_owned(),
@@ -130,6 +140,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooManyStreams { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge { .. } | ApiError::TooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
@@ -188,7 +200,8 @@ impl ResponseError for ApiError {
                 response.insert_header((header::RETRY_AFTER, seconds.to_string()));
             }
             ApiError::Tenancy(TenancyError::Database { .. })
-            | ApiError::Kafka(KafkaError::Unavailable(_)) => {
+            | ApiError::Kafka(KafkaError::Unavailable(_))
+            | ApiError::TooManyStreams { .. } => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             _ => {}
@@ -207,6 +220,11 @@ pub fn json_error(err: error::JsonPayloadError, _req: &HttpRequest) -> actix_web
         error::JsonPayloadError::Overflow { limit }
         | error::JsonPayloadError::OverflowKnownLength { limit, .. } => {
             ApiError::PayloadTooLarge { limit: *limit }
+        }
+        error::JsonPayloadError::Payload(payload) if timeout_of(payload).is_some() => {
+            ApiError::BodyTimeout {
+                timeout_ms: timeout_of(payload).unwrap_or_default().as_millis(),
+            }
         }
         error::JsonPayloadError::Deserialize(e) => ApiError::BadRequest {
             code: "malformed_json",

@@ -5,8 +5,10 @@
 
 pub mod admin;
 pub mod auth;
+pub mod body_deadline;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod consume;
 pub mod error;
 pub mod kafka;

@@ -14,7 +14,9 @@ use tracing_actix_web::TracingLogger;
 
 use crate::admin::{self, AdminToken, QuotaDefaults};
 use crate::auth::{Authenticator, TrustedProxies, Verifier};
+use crate::body_deadline::{self, BodyReadTimeout};
 use crate::config::{ConfigError, Settings};
+use crate::connections::{self, Connections};
 use crate::consume::{self, ConsumeAdmission, Consumption};
 use crate::error;
 use crate::kafka::{
@@ -318,9 +320,11 @@ fn admin_server(
         quota: settings.quota,
         min_byte_burst: settings.produce.max_message_bytes as u64,
     });
+    let body_timeout = web::Data::new(BodyReadTimeout(settings.http.body_read_timeout()));
     let server = HttpServer::new(move || {
         let (json, query, path) = json_configs();
         App::new()
+            .wrap(from_fn(body_deadline::read_within_deadline))
             .wrap(
                 ErrorHandlers::new()
                     .handler(StatusCode::METHOD_NOT_ALLOWED, error::method_not_allowed),
@@ -336,6 +340,7 @@ fn admin_server(
             .app_data(shared.shutdown.clone())
             .app_data(token.clone())
             .app_data(defaults.clone())
+            .app_data(body_timeout.clone())
             .app_data(prometheus.clone())
             .app_data(group_cleanup.clone())
             .app_data(json)
@@ -349,6 +354,8 @@ fn admin_server(
             .default_service(web::to(error::route_not_found))
     })
     .workers(2)
+    .keep_alive(settings.http.keep_alive_timeout())
+    .client_request_timeout(settings.http.client_request_timeout())
     .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
     .disable_signals()
     .listen(listener)?
@@ -365,14 +372,21 @@ fn public_server(
     let addr = settings.listen;
     let produce_settings = web::Data::new(settings.produce.clone());
     let noop_routes = settings.http.noop_routes;
+    let body_timeout = web::Data::new(BodyReadTimeout(settings.http.body_read_timeout()));
+    let connections = Connections::new(
+        settings.http.connection_limits(),
+        settings.http.trusted_networks()?,
+    );
     let server = HttpServer::new(move || {
         let (json, query, path) = json_configs();
         App::new()
             .wrap(from_fn(keep_alive::keep_alive_after_refusal))
+            .wrap(from_fn(body_deadline::read_within_deadline))
             .wrap(
                 ErrorHandlers::new()
                     .handler(StatusCode::METHOD_NOT_ALLOWED, error::method_not_allowed),
             )
+            .wrap(from_fn(connections::limit_streams))
             .wrap(from_fn(metrics::rate_limit_headers))
             .wrap(from_fn(metrics::observe_public))
             .wrap(from_fn(request_id::tag_responses))
@@ -389,6 +403,7 @@ fn public_server(
             .app_data(shared.consumption.clone())
             .app_data(shared.shutdown.clone())
             .app_data(produce_settings.clone())
+            .app_data(body_timeout.clone())
             .app_data(json)
             .app_data(query)
             .app_data(path)
@@ -412,6 +427,16 @@ fn public_server(
             )
             .default_service(web::to(error::route_not_found))
     })
+    .keep_alive(settings.http.keep_alive_timeout())
+    .client_request_timeout(settings.http.client_request_timeout())
+    // actix counts per worker and stops accepting at its cap; the
+    // registry's total, enforced in `on_connect`, is the real cap.
+    .max_connections(settings.http.max_connections)
+    .on_connect(
+        move |io: &dyn std::any::Any, extensions: &mut actix_web::dev::Extensions| {
+            connections.on_connect(io, extensions)
+        },
+    )
     .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
     .disable_signals();
     let server = if settings.tls.enabled {

@@ -19,6 +19,7 @@ pub use announce::Announcer;
 pub use request::{Encoding, Format, ProduceQuery};
 
 use crate::auth::{Access, Authenticated};
+use crate::body_deadline::timeout_of;
 use crate::config::ProduceSettings;
 use crate::error::ApiError;
 use crate::kafka::{DeliveryFailure, Producer, TopicAdmin, Watermarks};
@@ -46,13 +47,19 @@ pub async fn limit_declared_body(
 }
 
 /// Reads the body, stopping as soon as it passes the limit (a chunked body
-/// declares no length).
+/// declares no length), or at the body deadline (`http.body_read_timeout_ms`,
+/// enforced on the payload by [`crate::body_deadline`]).
 async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, ApiError> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest {
-            code: "unreadable_body",
-            message: format!("the request body could not be read: {e}"),
+        let chunk = chunk.map_err(|e| match timeout_of(&e) {
+            Some(timeout) => ApiError::BodyTimeout {
+                timeout_ms: timeout.as_millis(),
+            },
+            None => ApiError::BadRequest {
+                code: "unreadable_body",
+                message: format!("the request body could not be read: {e}"),
+            },
         })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });

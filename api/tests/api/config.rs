@@ -86,3 +86,22 @@ async fn serve_refuses_a_wrongly_typed_value_in_the_config_file() {
     let output = serve_with(&[], Some("[database]\nmax_connections = \"many\"\n")).await;
     assert_fails_naming(&output, "database.max_connections");
 }
+
+#[tokio::test]
+async fn serve_refuses_a_zero_body_read_timeout_and_names_the_key() {
+    let output = serve_with(&[("SLUICE_HTTP__BODY_READ_TIMEOUT_MS", "0")], None).await;
+    assert_fails_naming(&output, "http.body_read_timeout_ms");
+}
+
+#[tokio::test]
+async fn serve_refuses_a_per_address_connection_cap_above_the_total() {
+    let output = serve_with(
+        &[
+            ("SLUICE_HTTP__MAX_CONNECTIONS_PER_ADDRESS", "300"),
+            ("SLUICE_HTTP__MAX_CONNECTIONS", "200"),
+        ],
+        None,
+    )
+    .await;
+    assert_fails_naming(&output, "http.max_connections_per_address");
+}

@@ -12,6 +12,7 @@ mod config;
 mod consume;
 mod consume_faults;
 mod data_auth;
+mod front_door;
 mod grants;
 mod group_caps;
 mod groups;
