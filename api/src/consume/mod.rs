@@ -100,6 +100,21 @@ impl Consumption {
         self.known_cursors.invalidate_all();
     }
 
+    /// Forgets everything cached from notices: known cursor rows and the
+    /// recently read messages. A read in progress may still cache what it
+    /// read; it ends within the grace, so the messages are forgotten once
+    /// more then.
+    pub fn forget_all(&self) {
+        self.forget_cursors();
+        let recent = self.readers.recent().clone();
+        recent.forget_all();
+        let grace = self.release_grace();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            recent.forget_all();
+        });
+    }
+
     async fn ensure_cursors(
         &self,
         tenant: &TenantName,
@@ -239,10 +254,20 @@ pub async fn consume(
     let topic = user.0.authorize(&path, Access::Read)?;
     let params = query.validate(&consumption.settings, &user.0.username)?;
     let partitions = topics.partitions(topic.as_str()).await?;
-    let marks = watermarks.get(topic.as_str(), partitions).await?;
+    let mut marks = watermarks.get(topic.as_str(), partitions).await?;
     let tenant = &user.0.tenant;
     let deadline = Instant::now() + params.wait;
     let batch = loop {
+        if marks.retired() {
+            // The cache dropped these marks (the topic changed, or notices
+            // may have been lost): go on with fresh ones if Kafka gives
+            // them, else wait out the poll on the old ones.
+            if let Ok(partitions) = topics.partitions(topic.as_str()).await {
+                if let Ok(fresh) = watermarks.get(topic.as_str(), partitions).await {
+                    marks = fresh;
+                }
+            }
+        }
         // Register for wake-ups before looking, so none is missed.
         let changed = marks.changed();
         tokio::pin!(changed);

@@ -6,6 +6,7 @@
 mod admin_auth;
 mod audit;
 mod broker_down;
+mod change_listener;
 mod cli;
 mod compression;
 mod config;
@@ -23,6 +24,7 @@ mod openapi;
 mod postgres_down;
 mod produce;
 mod rate_limits;
+mod readiness;
 mod shutdown;
 mod tenants;
 mod tls;
