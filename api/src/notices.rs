@@ -40,6 +40,9 @@ pub fn spawn(store: &Store, caches: Caches) {
             match changes.next().await {
                 ChangeEvent::Resynced => {
                     tracing::info!("listening for cluster notices; caches fed by them dropped");
+                    // More than one per node start means the listening
+                    // connection was lost or went silent.
+                    metrics::counter!("sluice_notice_listener_connects_total").increment(1);
                     caches.forget_all();
                 }
                 ChangeEvent::Produced(notice) => {

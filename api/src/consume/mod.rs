@@ -100,19 +100,11 @@ impl Consumption {
         self.known_cursors.invalidate_all();
     }
 
-    /// Forgets everything cached from notices: known cursor rows and the
-    /// recently read messages. A read in progress may still cache what it
-    /// read; it ends within the grace, so the messages are forgotten once
-    /// more then.
+    /// Forgets everything cached that notices keep fresh: known cursor
+    /// rows and the recently read messages.
     pub fn forget_all(&self) {
         self.forget_cursors();
-        let recent = self.readers.recent().clone();
-        recent.forget_all();
-        let grace = self.release_grace();
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            recent.forget_all();
-        });
+        self.readers.recent().forget_all();
     }
 
     async fn ensure_cursors(
