@@ -309,6 +309,12 @@ pub struct AdminSettings {
     /// The bearer token of the admin API. Required: there is no default.
     #[serde(default, deserialize_with = "secret_text")]
     pub token: Option<SecretString>,
+    /// When set, `GET /metrics` requires it (or the admin token) as a
+    /// bearer token, so that a scraper holds a secret that can read
+    /// metrics and nothing else. Unset, `/metrics` is open to whoever
+    /// reaches the admin listener.
+    #[serde(default, deserialize_with = "secret_text")]
+    pub metrics_token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -480,6 +486,25 @@ impl Settings {
                 return Err(invalid(
                     "admin.token",
                     &format!("must be at least {MIN_ADMIN_TOKEN_LEN} characters"),
+                ));
+            }
+        }
+        if let Some(metrics) = &self.admin.metrics_token {
+            if metrics.expose_secret().len() < MIN_ADMIN_TOKEN_LEN {
+                return Err(invalid(
+                    "admin.metrics_token",
+                    &format!("must be at least {MIN_ADMIN_TOKEN_LEN} characters"),
+                ));
+            }
+            if self
+                .admin
+                .token
+                .as_ref()
+                .is_some_and(|admin| admin.expose_secret() == metrics.expose_secret())
+            {
+                return Err(invalid(
+                    "admin.metrics_token",
+                    "must differ from admin.token: a scraper's token must not open the admin API",
                 ));
             }
         }

@@ -141,13 +141,9 @@ pub async fn rate_limit_headers(
     Ok(response)
 }
 
-/// Samples gauges that nothing else updates: producer queue depth, the
-/// Postgres pool, and whether Postgres and Kafka answer.
-pub fn spawn_sampler(
-    store: tenancy::Store,
-    producer: std::sync::Arc<crate::kafka::Producer>,
-    topics: std::sync::Arc<crate::kafka::TopicAdmin>,
-) {
+/// Samples gauges that nothing else updates: producer queue depth and the
+/// Postgres pool. (Readiness is recorded by the readiness task.)
+pub fn spawn_sampler(store: tenancy::Store, producer: std::sync::Arc<crate::kafka::Producer>) {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(std::time::Duration::from_secs(5));
         loop {
@@ -157,8 +153,6 @@ pub fn spawn_sampler(
             metrics::gauge!("sluice_db_pool_connections", "state" => "idle").set(f64::from(idle));
             metrics::gauge!("sluice_db_pool_connections", "state" => "in_use")
                 .set(f64::from(size.saturating_sub(idle)));
-            let (postgres, kafka) = futures::join!(store.ping(), topics.ping());
-            record_readiness(postgres.is_ok(), kafka.is_ok());
         }
     });
 }

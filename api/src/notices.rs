@@ -1,6 +1,8 @@
 //! Applies what other nodes announce through Postgres to this node's
 //! caches: tenancy changes drop cached logins and topic metadata; produce
-//! announcements raise watermarks and wake long polls.
+//! announcements raise watermarks and wake long polls. When the listening
+//! connection is replaced, notices may have been lost, so every cache fed
+//! by them is dropped.
 
 use std::sync::Arc;
 
@@ -20,6 +22,17 @@ pub struct Caches {
     pub admission: Arc<ConsumeAdmission>,
 }
 
+impl Caches {
+    /// Drops everything notices keep fresh: cached logins, partition
+    /// counts, watermarks, recently read messages and known cursor rows.
+    pub fn forget_all(&self) {
+        self.auth.forget_all();
+        self.topics.forget_all();
+        self.watermarks.forget_all();
+        self.consumption.forget_all();
+    }
+}
+
 /// Starts the background task.
 pub fn spawn(store: &Store, caches: Caches) {
     let mut changes = store.changes();
@@ -27,8 +40,11 @@ pub fn spawn(store: &Store, caches: Caches) {
         loop {
             match changes.next().await {
                 ChangeEvent::Resynced => {
-                    tracing::info!("listening for cluster notices; cached logins dropped");
-                    caches.auth.forget_all();
+                    tracing::info!("listening for cluster notices; caches fed by them dropped");
+                    // More than one per node start means the listening
+                    // connection was lost or went silent.
+                    metrics::counter!("sluice_notice_listener_connects_total").increment(1);
+                    caches.forget_all();
                 }
                 ChangeEvent::Produced(notice) => {
                     for (partition, high) in notice.highs {

@@ -83,7 +83,8 @@ fn me() {}
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Object)))]
 fn healthz() {}
 
-/// Readiness: Postgres and Kafka answer, and the node is not draining.
+/// Readiness: Postgres and Kafka answered the last background check (at
+/// most about 1 s old), and the node is not draining.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = Object), (status = 503, body = Object)))]
 fn readyz() {}
@@ -251,7 +252,7 @@ admin_op!(
     metrics,
     get,
     "/metrics",
-    "Prometheus metrics (text format).",
+    "Prometheus metrics (text format). Open unless `admin.metrics_token` is set; then it, or the admin token, is required as a bearer token.",
     ok = 200,
     content_type = "text/plain",
     body = String

@@ -12,7 +12,7 @@ use actix_web::{web, App, HttpServer};
 use tenancy::Store;
 use tracing_actix_web::TracingLogger;
 
-use crate::admin::{self, AdminToken, QuotaDefaults};
+use crate::admin::{self, AdminToken, MetricsToken, QuotaDefaults, Readiness};
 use crate::auth::{Authenticator, TrustedProxies, Verifier};
 use crate::body_deadline::{self, BodyReadTimeout};
 use crate::config::{ConfigError, Settings};
@@ -100,6 +100,7 @@ struct Shared {
     watermarks: web::Data<Watermarks>,
     consumption: web::Data<Consumption>,
     shutdown: web::Data<Shutdown>,
+    readiness: web::Data<Readiness>,
 }
 
 impl Application {
@@ -128,7 +129,8 @@ impl Application {
             ),
         )?);
         let prometheus = web::Data::new(metrics::install());
-        metrics::spawn_sampler(store.clone(), producer.clone(), topics.clone());
+        metrics::spawn_sampler(store.clone(), producer.clone());
+        let readiness = web::Data::new(Readiness::spawn(store.clone(), topics.clone()));
         let cluster = Cluster::spawn(store.clone());
         let limits = web::Data::new(TenantLimits::new(cluster.clone()));
         let admission = Arc::new(ConsumeAdmission::new(store.clone(), cluster));
@@ -188,6 +190,7 @@ impl Application {
             watermarks: web::Data::from(watermarks),
             consumption: web::Data::from(consumption),
             shutdown: web::Data::new(Shutdown::new()),
+            readiness,
         };
         let shutdown = shutdown_of(&shared);
 
@@ -315,6 +318,9 @@ fn admin_server(
         prometheus,
         group_cleanup,
     } = only;
+    let metrics_token = web::Data::new(MetricsToken(
+        settings.admin.metrics_token.as_ref().map(AdminToken::new),
+    ));
     let token = web::Data::new(token);
     let defaults = web::Data::new(QuotaDefaults {
         quota: settings.quota,
@@ -338,7 +344,9 @@ fn admin_server(
             .app_data(shared.watermarks.clone())
             .app_data(shared.consumption.clone())
             .app_data(shared.shutdown.clone())
+            .app_data(shared.readiness.clone())
             .app_data(token.clone())
+            .app_data(metrics_token.clone())
             .app_data(defaults.clone())
             .app_data(body_timeout.clone())
             .app_data(prometheus.clone())
@@ -348,7 +356,11 @@ fn admin_server(
             .app_data(path)
             .route("/healthz", web::get().to(admin::healthz))
             .route("/readyz", web::get().to(admin::readyz))
-            .route("/metrics", web::get().to(metrics::render))
+            .service(
+                web::resource("/metrics")
+                    .wrap(from_fn(admin::require_metrics_token))
+                    .route(web::get().to(metrics::render)),
+            )
             .route("/openapi.json", web::get().to(openapi::admin_document))
             .configure(admin::routes)
             .default_service(web::to(error::route_not_found))
@@ -402,6 +414,7 @@ fn public_server(
             .app_data(shared.watermarks.clone())
             .app_data(shared.consumption.clone())
             .app_data(shared.shutdown.clone())
+            .app_data(shared.readiness.clone())
             .app_data(produce_settings.clone())
             .app_data(body_timeout.clone())
             .app_data(json)

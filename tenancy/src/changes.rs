@@ -1,10 +1,19 @@
 //! The stream of tenancy changes every node listens to, so that caches of
 //! credentials, grants, quotas and topics drop stale entries within
 //! moments of a change made on any node.
+//!
+//! The listening connection is supervised: a connection that dies without
+//! a word (a dropped route, a NAT entry gone, a failover) would otherwise
+//! leave the node serving stale caches until TCP gives up, which can take
+//! hours. So every [`HEARTBEAT`] the listener sends a notice to itself, on a
+//! channel of its own; when none has come back for [`DEAD_AFTER`], the
+//! connection is dropped and a new one made, and caches are dropped
+//! ([`ChangeEvent::Resynced`]) since notices may have been lost meanwhile.
 
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use tokio::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +25,22 @@ use crate::store::Store;
 /// The channel on which nodes announce new messages, coalesced per topic,
 /// so that long polls on other nodes wake up.
 pub const PRODUCED_CHANNEL: &str = "sluice_produced";
+
+/// How often the listener sends a notice to itself.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// How long without its own notice coming back before the listening
+/// connection counts as dead: three heartbeats, so that one slow round trip
+/// does not drop every cache, and well within the 5 s in which a change
+/// must reach every node.
+pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+
+/// The longest a new listening connection may take to be made.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `application_name` of the listening connection, so that operators (and
+/// tests) can tell it apart in `pg_stat_activity`.
+pub const LISTENER_APPLICATION_NAME: &str = "sluice-listener";
 
 /// New high watermarks of some partitions of a topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,19 +64,54 @@ pub enum ChangeEvent {
     Resynced,
 }
 
-/// A reconnecting LISTEN on [`CHANGES_CHANNEL`].
-#[derive(Debug)]
+/// A supervised, reconnecting LISTEN on [`CHANGES_CHANNEL`] and
+/// [`PRODUCED_CHANNEL`].
 pub struct ChangeStream {
     store: Store,
-    listener: Option<PgListener>,
+    /// This stream's own channel for heartbeats: no other node listens to
+    /// it, so heartbeats cost nothing elsewhere.
+    heartbeat_channel: String,
+    /// What this stream's heartbeats carry, unique to it.
+    heartbeat_payload: String,
+    live: Option<Live>,
+}
+
+impl std::fmt::Debug for ChangeStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeStream")
+            .field("heartbeat_channel", &self.heartbeat_channel)
+            .field("connected", &self.live.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A listening connection and what is known of its health.
+struct Live {
+    listener: PgListener,
+    /// When the connection last proved that it delivers notices: when it
+    /// was made, or when a notice last arrived on it.
+    last_heard: Instant,
+    /// When the next heartbeat is due.
+    next_beat: Instant,
+}
+
+/// What one wait on the connection gave.
+enum Step {
+    Notice(sqlx::postgres::PgNotification),
+    Lost,
+    Failed(sqlx::Error),
+    BeatDue,
 }
 
 impl Store {
     /// Starts listening for tenancy changes.
     pub fn changes(&self) -> ChangeStream {
+        let id = uuid::Uuid::new_v4().simple().to_string();
         ChangeStream {
             store: self.clone(),
-            listener: None,
+            heartbeat_channel: format!("sluice_listener_{id}"),
+            heartbeat_payload: id,
+            live: None,
         }
     }
 }
@@ -60,10 +120,15 @@ impl ChangeStream {
     /// The next event; waits (reconnecting as needed) until there is one.
     pub async fn next(&mut self) -> ChangeEvent {
         loop {
-            let Some(listener) = self.listener.as_mut() else {
+            let Some(live) = self.live.as_mut() else {
                 match self.connect().await {
                     Ok(listener) => {
-                        self.listener = Some(listener);
+                        let now = Instant::now();
+                        self.live = Some(Live {
+                            listener,
+                            last_heard: now,
+                            next_beat: now + HEARTBEAT,
+                        });
                         return ChangeEvent::Resynced;
                     }
                     Err(err) => {
@@ -73,8 +138,29 @@ impl ChangeStream {
                     }
                 }
             };
-            match listener.try_recv().await {
-                Ok(Some(notification)) => {
+            let dead_at = live.last_heard + DEAD_AFTER;
+            if Instant::now() >= dead_at {
+                tracing::warn!(
+                    silent_for = ?live.last_heard.elapsed(),
+                    "the tenancy change listener went silent; reconnecting, caches are dropped"
+                );
+                self.live = None;
+                continue;
+            }
+            let step = tokio::select! {
+                received = live.listener.try_recv() => match received {
+                    Ok(Some(notification)) => Step::Notice(notification),
+                    Ok(None) => Step::Lost,
+                    Err(err) => Step::Failed(err),
+                },
+                () = tokio::time::sleep_until(live.next_beat.min(dead_at)) => Step::BeatDue,
+            };
+            match step {
+                Step::Notice(notification) => {
+                    live.last_heard = Instant::now();
+                    if notification.channel() == self.heartbeat_channel {
+                        continue;
+                    }
                     let payload = notification.payload();
                     let event = if notification.channel() == PRODUCED_CHANNEL {
                         serde_json::from_str(payload).map(ChangeEvent::Produced)
@@ -86,27 +172,71 @@ impl ChangeStream {
                         Err(err) => tracing::warn!(error = %err, "ignoring a malformed notice"),
                     }
                 }
-                Ok(None) => {
+                Step::Lost => {
                     tracing::warn!(
                         "lost the tenancy change listener; caches are dropped on reconnect"
                     );
-                    self.listener = None;
+                    self.live = None;
                 }
-                Err(err) => {
+                Step::Failed(err) => {
                     tracing::warn!(error = %err, "tenancy change listener failed");
-                    self.listener = None;
+                    self.live = None;
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
+                Step::BeatDue if Instant::now() >= live.next_beat => {
+                    live.next_beat = Instant::now() + HEARTBEAT;
+                    // Sent on the listening connection itself, so that its
+                    // coming back proves this very connection works; on a
+                    // dead connection the send itself may hang, hence the
+                    // deadline.
+                    let beat = sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(&self.heartbeat_channel)
+                        .bind(&self.heartbeat_payload)
+                        .execute(&mut live.listener);
+                    match tokio::time::timeout_at(dead_at, beat).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(err)) => {
+                            tracing::warn!(error = %err, "tenancy change listener failed a heartbeat; reconnecting");
+                            self.live = None;
+                        }
+                        // The next turn finds it silent for too long.
+                        Err(_) => {}
+                    }
+                }
+                Step::BeatDue => {}
             }
         }
     }
 
+    /// A listening connection of its own: from a pool of one, so that it
+    /// never waits behind requests for a connection, never gets an idle
+    /// connection that died meanwhile, and a dead one that is dropped
+    /// takes no slot of the request pool.
     async fn connect(&self) -> Result<PgListener, sqlx::Error> {
-        let mut listener = PgListener::connect_with(self.store.pool()).await?;
-        listener
-            .listen_all([CHANGES_CHANNEL, PRODUCED_CHANNEL])
-            .await?;
-        Ok(listener)
+        let options = (*self.store.pool().connect_options())
+            .clone()
+            .application_name(LISTENER_APPLICATION_NAME);
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_lazy_with(options);
+        let connect = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            // A lost connection is reported (and replaced) here, so that
+            // caches are dropped; not silently re-made underneath.
+            listener.eager_reconnect(false);
+            listener
+                .listen_all([
+                    CHANGES_CHANNEL,
+                    PRODUCED_CHANNEL,
+                    self.heartbeat_channel.as_str(),
+                ])
+                .await?;
+            Ok(listener)
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
     }
 }
 

@@ -1,4 +1,5 @@
-//! The admin bearer token, checked in constant time, and the audit actor.
+//! The admin bearer token and the optional metrics token, checked in
+//! constant time, and the audit actor.
 
 use std::future::{ready, Ready};
 
@@ -42,19 +43,59 @@ pub async fn require_admin_token(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let token = req.app_data::<web::Data<AdminToken>>().cloned();
-    let presented = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let presented = bearer(&req);
     match (token, presented) {
-        (Some(token), Some(presented)) if token.matches(presented.trim()) => {
+        (Some(token), Some(presented)) if token.matches(presented) => {
             Ok(next.call(req).await?.map_into_left_body())
         }
         _ => Ok(req
             .into_response(ApiError::AdminUnauthorized.error_response())
             .map_into_right_body()),
     }
+}
+
+/// The optional `admin.metrics_token`: when set, `/metrics` needs it or
+/// the admin token; when unset, `/metrics` is open on the admin listener.
+#[derive(Debug, Clone)]
+pub struct MetricsToken(pub Option<AdminToken>);
+
+/// Middleware on `/metrics`: with a metrics token configured, no valid
+/// bearer token (the metrics token or the admin token), no metrics.
+pub async fn require_metrics_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let required = req
+        .app_data::<web::Data<MetricsToken>>()
+        .and_then(|t| t.0.clone());
+    let Some(metrics) = required else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let admin = req.app_data::<web::Data<AdminToken>>().cloned();
+    let presented = bearer(&req);
+    let allowed = presented.is_some_and(|presented| {
+        // Both are compared, whatever the first gives, so that timing
+        // does not tell which token was presented.
+        let as_metrics = metrics.matches(presented);
+        let as_admin = admin.as_ref().is_some_and(|a| a.matches(presented));
+        as_metrics | as_admin
+    });
+    if allowed {
+        Ok(next.call(req).await?.map_into_left_body())
+    } else {
+        Ok(req
+            .into_response(ApiError::AdminUnauthorized.error_response())
+            .map_into_right_body())
+    }
+}
+
+/// The bearer token of a request, if any.
+fn bearer(req: &ServiceRequest) -> Option<&str> {
+    req.headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 /// Header by which the CLI names the operator behind a change; it only

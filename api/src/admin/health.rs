@@ -1,40 +1,140 @@
 //! Liveness and readiness, served on both listeners. Liveness says the
 //! process serves HTTP; readiness says Postgres and Kafka answer, so that a
 //! balancer stops sending traffic to a node that cannot serve it.
+//!
+//! Readiness is public and anonymous, so it must cost nothing: one task per
+//! node checks Postgres and Kafka every [`READINESS_REFRESH`], and `/readyz`
+//! only reads the last result. A flood of `/readyz` calls never reaches
+//! Postgres or Kafka.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 use tenancy::Store;
+use tokio::sync::watch;
 
 use crate::kafka::TopicAdmin;
+
+/// How often the readiness task checks Postgres and Kafka; what `/readyz`
+/// answers is at most this old, plus the time the checks took.
+pub const READINESS_REFRESH: Duration = Duration::from_millis(500);
+
+/// A dependency that has not answered within this long counts as
+/// unavailable.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The outcome of the last check of each dependency.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Checked {
+    /// `false` until the first check has finished.
+    done: bool,
+    postgres: bool,
+    kafka: bool,
+}
+
+/// The node's readiness, kept fresh by a background task.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    state: watch::Receiver<Checked>,
+}
+
+impl Readiness {
+    /// Starts the one task of this node that checks its dependencies.
+    pub fn spawn(store: Store, topics: Arc<TopicAdmin>) -> Self {
+        let (tx, state) = watch::channel(Checked::default());
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(READINESS_REFRESH);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let (postgres, kafka) = futures::join!(
+                    tokio::time::timeout(CHECK_TIMEOUT, store.ping()),
+                    tokio::time::timeout(CHECK_TIMEOUT, topics.ping()),
+                );
+                let postgres = outcome("postgres", postgres.map(|r| r.map_err(|e| e.to_string())));
+                let kafka = outcome("kafka", kafka.map(|r| r.map_err(|e| e.to_string())));
+                crate::metrics::record_readiness(postgres.is_ok(), kafka.is_ok());
+                let now = Checked {
+                    done: true,
+                    postgres: postgres.is_ok(),
+                    kafka: kafka.is_ok(),
+                };
+                let before = tx.send_replace(now);
+                log_change(before, now, &postgres, &kafka);
+            }
+        });
+        Self { state }
+    }
+
+    /// The last outcome; before the first check has finished, waits for it
+    /// (at most as long as a check may take).
+    async fn current(&self) -> Checked {
+        let mut state = self.state.clone();
+        let first = tokio::time::timeout(CHECK_TIMEOUT, state.wait_for(|s| s.done)).await;
+        match first {
+            Ok(Ok(checked)) => *checked,
+            _ => *self.state.borrow(),
+        }
+    }
+}
+
+fn outcome(
+    dependency: &'static str,
+    result: Result<Result<(), String>, tokio::time::error::Elapsed>,
+) -> Result<(), String> {
+    match result {
+        Ok(inner) => inner,
+        Err(_) => Err(format!(
+            "{dependency} did not answer within {CHECK_TIMEOUT:?}"
+        )),
+    }
+}
+
+/// Logs when a dependency comes or goes, not at every check.
+fn log_change(
+    before: Checked,
+    now: Checked,
+    postgres: &Result<(), String>,
+    kafka: &Result<(), String>,
+) {
+    for (name, was, is, result) in [
+        ("postgres", before.postgres, now.postgres, postgres),
+        ("kafka", before.kafka, now.kafka, kafka),
+    ] {
+        match result {
+            Err(err) if was || !before.done => {
+                tracing::warn!(dependency = name, error = %err, "readiness: unavailable");
+            }
+            Ok(()) if !was && is && before.done => {
+                tracing::info!(dependency = name, "readiness: available again");
+            }
+            _ => {}
+        }
+    }
+}
 
 /// `GET /healthz`: the process is alive.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: Postgres and Kafka answer.
+/// `GET /readyz`: Postgres and Kafka answered the last background check,
+/// and the node is not draining.
 pub async fn readyz(
-    store: web::Data<Store>,
-    topics: web::Data<TopicAdmin>,
+    readiness: web::Data<Readiness>,
     shutdown: web::Data<crate::shutdown::Shutdown>,
 ) -> HttpResponse {
     if shutdown.is_draining() {
         return HttpResponse::ServiceUnavailable().json(json!({ "status": "draining" }));
     }
-    let (postgres, kafka) = futures::join!(store.ping(), topics.ping());
-    if let Err(err) = &postgres {
-        tracing::warn!(error = %err, "readiness: postgres unavailable");
-    }
-    if let Err(err) = &kafka {
-        tracing::warn!(error = %err, "readiness: kafka unavailable");
-    }
-    crate::metrics::record_readiness(postgres.is_ok(), kafka.is_ok());
+    let checked = readiness.current().await;
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let ready = postgres.is_ok() && kafka.is_ok();
+    let ready = checked.postgres && checked.kafka;
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
-        "checks": { "postgres": word(postgres.is_ok()), "kafka": word(kafka.is_ok()) },
+        "checks": { "postgres": word(checked.postgres), "kafka": word(checked.kafka) },
     });
     if ready {
         HttpResponse::Ok().json(body)

@@ -13,8 +13,8 @@ pub mod users;
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
-pub use auth::{AdminToken, AuditActor, ACTOR_HEADER};
-pub use health::{healthz, readyz};
+pub use auth::{require_metrics_token, AdminToken, AuditActor, MetricsToken, ACTOR_HEADER};
+pub use health::{healthz, readyz, Readiness};
 pub use tenants::QuotaDefaults;
 
 /// Largest admin request body; admin requests are small objects.

@@ -104,6 +104,13 @@ impl Consumption {
         self.known_cursors.invalidate_all();
     }
 
+    /// Forgets everything cached that notices keep fresh: known cursor
+    /// rows and the recently read messages.
+    pub fn forget_all(&self) {
+        self.forget_cursors();
+        self.readers.recent().forget_all();
+    }
+
     async fn ensure_cursors(
         &self,
         tenant: &TenantName,
@@ -247,10 +254,20 @@ pub async fn consume(
     // Held until the answer is built: a long poll counts while it waits.
     let _slot = admission.take_slot(tenant, &user.0.quota)?;
     let partitions = topics.partitions(topic.as_str()).await?;
-    let marks = watermarks.get(topic.as_str(), partitions).await?;
+    let mut marks = watermarks.get(topic.as_str(), partitions).await?;
     admission.admit_group(tenant, &params.group).await?;
     let deadline = Instant::now() + params.wait;
     let batch = loop {
+        if marks.retired() {
+            // The cache dropped these marks (the topic changed, or notices
+            // may have been lost): go on with fresh ones if Kafka gives
+            // them, else wait out the poll on the old ones.
+            if let Ok(partitions) = topics.partitions(topic.as_str()).await {
+                if let Ok(fresh) = watermarks.get(topic.as_str(), partitions).await {
+                    marks = fresh;
+                }
+            }
+        }
         // Register for wake-ups before looking, so none is missed.
         let changed = marks.changed();
         tokio::pin!(changed);

@@ -217,6 +217,14 @@ impl RecentMessages {
         windows.insert(key, Arc::new(window));
     }
 
+    /// Forgets every window: after notices may have been lost, any topic
+    /// may have been deleted and created again, starting over at offset 0.
+    pub fn forget_all(&self) {
+        if let Some(windows) = &self.windows {
+            windows.invalidate_all();
+        }
+    }
+
     /// Forgets every window of `topic`, which is about to be deleted (and
     /// may be created again, starting over at offset 0).
     pub fn forget_topic(&self, topic: &str) {

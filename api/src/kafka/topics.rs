@@ -173,6 +173,13 @@ impl TopicAdmin {
         self.unknown.invalidate(name).await;
     }
 
+    /// Drops every cached partition count and "no such topic": after
+    /// notices may have been lost, any topic may have changed.
+    pub fn forget_all(&self) {
+        self.known.invalidate_all();
+        self.unknown.invalidate_all();
+    }
+
     /// The partition count of a topic, from the cache or from Kafka.
     pub async fn partitions(&self, name: &str) -> Result<i32, KafkaError> {
         if let Some(count) = self.known.get(name).await {

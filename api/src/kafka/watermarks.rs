@@ -5,7 +5,7 @@
 //! rise wakes the long polls waiting on that topic.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,9 @@ pub struct TopicMarks {
     highs: Vec<AtomicI64>,
     last_used: Mutex<Instant>,
     changed: Notify,
+    /// Set once the cache has dropped these marks: nothing raises them any
+    /// more, so a long poll holding them must fetch the topic's marks anew.
+    retired: AtomicBool,
 }
 
 impl TopicMarks {
@@ -34,6 +37,7 @@ impl TopicMarks {
             highs: (0..partitions).map(|_| AtomicI64::new(0)).collect(),
             last_used: Mutex::new(Instant::now()),
             changed: Notify::new(),
+            retired: AtomicBool::new(false),
         }
     }
 
@@ -73,6 +77,18 @@ impl TopicMarks {
     /// checking for messages, so that a rise in between is not missed.
     pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
         self.changed.notified()
+    }
+
+    /// Whether the cache has dropped these marks (see [`Watermarks::forget`]).
+    pub fn retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
+    /// Marks these as dropped and wakes the long polls waiting on them, so
+    /// that they look again with fresh marks.
+    fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        self.changed.notify_waiters();
     }
 
     fn raise(&self, partition: i32, high: i64) -> bool {
@@ -159,8 +175,22 @@ impl Watermarks {
 
     /// Drops a topic, e.g. when it is deleted.
     pub fn forget(&self, topic: &str) {
-        if let Ok(mut topics) = self.topics.lock() {
-            topics.remove(topic);
+        let removed = self.topics.lock().ok().and_then(|mut t| t.remove(topic));
+        if let Some(marks) = removed {
+            marks.retire();
+        }
+    }
+
+    /// Drops every topic: after notices may have been lost (the change
+    /// listener reconnected), no cached mark can be trusted, since a topic
+    /// may have been deleted and created again meanwhile.
+    pub fn forget_all(&self) {
+        let removed: Vec<Arc<TopicMarks>> = match self.topics.lock() {
+            Ok(mut topics) => topics.drain().map(|(_, marks)| marks).collect(),
+            Err(_) => return,
+        };
+        for marks in removed {
+            marks.retire();
         }
     }
 

@@ -61,6 +61,17 @@ async fn serve_refuses_to_start_without_an_admin_token() {
 }
 
 #[tokio::test]
+async fn serve_refuses_a_metrics_token_that_is_the_admin_token() {
+    let output = serve_with(&[("SLUICE_ADMIN__METRICS_TOKEN", ADMIN_TOKEN)], None).await;
+    assert_fails_naming(&output, "admin.metrics_token");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains(ADMIN_TOKEN),
+        "a token was printed: {stderr}"
+    );
+}
+
+#[tokio::test]
 async fn serve_refuses_a_non_postgres_database_url() {
     let output = serve_with(&[("SLUICE_DATABASE__URL", "mysql://localhost/x")], None).await;
     assert_fails_naming(&output, "database.url");

@@ -6,6 +6,7 @@
 mod admin_auth;
 mod audit;
 mod broker_down;
+mod change_listener;
 mod cli;
 mod compression;
 mod config;
@@ -27,6 +28,7 @@ mod postgres_down;
 mod produce;
 mod produce_errors;
 mod rate_limits;
+mod readiness;
 mod shutdown;
 mod tenants;
 mod tls;

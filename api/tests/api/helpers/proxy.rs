@@ -1,5 +1,6 @@
 //! A TCP proxy in front of Postgres that a test can cut, to take the
-//! database away from one node while everything else keeps running.
+//! database away from one node while everything else keeps running, or
+//! stall, to make the connections open at that moment die silently.
 
 use std::time::Duration;
 
@@ -10,6 +11,9 @@ pub struct Proxy {
     pub port: u16,
     /// `true` while the database is "down".
     down: watch::Sender<bool>,
+    /// Bumped by [`Proxy::stall`]; connections opened before the bump go
+    /// silent.
+    stalls: watch::Sender<u64>,
 }
 
 impl Proxy {
@@ -18,6 +22,7 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (down, watcher) = watch::channel(false);
+        let (stalls, stall_watcher) = watch::channel(0_u64);
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if *watcher.borrow() {
@@ -25,18 +30,39 @@ impl Proxy {
                 }
                 let target = target.clone();
                 let mut watcher = watcher.clone();
+                let mut stall = stall_watcher.clone();
+                let born = *stall.borrow_and_update();
                 tokio::spawn(async move {
                     let Ok(mut outbound) = TcpStream::connect(&target).await else {
                         return;
                     };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = watcher.wait_for(|down| *down) => {}
+                    let stalled = tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => false,
+                        _ = watcher.wait_for(|down| *down) => false,
+                        _ = stall.wait_for(|stalls| *stalls > born) => true,
+                    };
+                    if stalled {
+                        // Like a route that vanished: whatever either side
+                        // sends is lost, and neither side hears a close.
+                        let (mut in_read, _in_write) = inbound.split();
+                        let (mut out_read, _out_write) = outbound.split();
+                        let swallow = async {
+                            let mut sink = tokio::io::sink();
+                            let mut other = tokio::io::sink();
+                            let _ = tokio::join!(
+                                tokio::io::copy(&mut in_read, &mut sink),
+                                tokio::io::copy(&mut out_read, &mut other),
+                            );
+                        };
+                        tokio::select! {
+                            () = swallow => {}
+                            _ = watcher.wait_for(|down| *down) => {}
+                        }
                     }
                 });
             }
         });
-        Proxy { port, down }
+        Proxy { port, down, stalls }
     }
 
     /// Cuts every connection and refuses new ones.
@@ -49,5 +75,12 @@ impl Proxy {
     /// Lets connections through again.
     pub fn restore(&self) {
         self.down.send_replace(false);
+    }
+
+    /// Makes every connection open now die silently: from now on nothing
+    /// it carries arrives, in either direction, and it is not closed.
+    /// Connections opened afterwards work.
+    pub fn stall(&self) {
+        self.stalls.send_modify(|stalls| *stalls += 1);
     }
 }
