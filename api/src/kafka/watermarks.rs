@@ -157,6 +157,22 @@ impl Watermarks {
         }
     }
 
+    /// Records that a partition's log ends at `high`, below what was known:
+    /// it was truncated. A cached high watermark only ever rises otherwise,
+    /// and one left above the real end would make every read of the
+    /// partition wait for messages that no longer exist.
+    pub fn truncated(&self, topic: &str, partition: i32, high: i64) {
+        let Some(marks) = self.cached(topic) else {
+            return;
+        };
+        if let Some(slot) = usize::try_from(partition)
+            .ok()
+            .and_then(|p| marks.highs.get(p))
+        {
+            slot.fetch_min(high, Ordering::AcqRel);
+        }
+    }
+
     /// Drops a topic, e.g. when it is deleted.
     pub fn forget(&self, topic: &str) {
         if let Ok(mut topics) = self.topics.lock() {

@@ -6,6 +6,7 @@ mod audit_log;
 mod credentials;
 mod cursors;
 mod grants;
+mod leases;
 mod nodes;
 mod tenants;
 mod topics;
@@ -18,7 +19,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool};
 
 pub use credentials::Credentials;
-pub use cursors::{Claim, ClaimedPartition, CursorRow};
+pub use cursors::CursorRow;
+pub use leases::{Lease, LeaseRequest, LeasedPartition, Settled};
 pub use tenants::{Tenant, TenantPatch};
 pub use topics::{TopicRecord, TopicReservation};
 pub use users::User;
