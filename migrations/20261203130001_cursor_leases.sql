@@ -22,5 +22,10 @@ ALTER TABLE cursors
 ALTER TABLE cursors RENAME COLUMN last_claimed_at TO last_read_at;
 ALTER INDEX cursors_claim_order RENAME TO cursors_read_order;
 
+-- A group reset (and, later, a seek) in progress: no new lease is taken
+-- until then, while the leases in flight end; the reset then moves the
+-- cursors and clears it. It expires on its own if the resetting node dies.
+ALTER TABLE cursors ADD COLUMN fenced_until TIMESTAMPTZ;
+
 -- Expired leases are found by time (and so would a sweeper be).
 CREATE INDEX cursors_lease_expiry ON cursors (lease_expires_at) WHERE lease_holder IS NOT NULL;

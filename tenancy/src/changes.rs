@@ -163,12 +163,14 @@ impl Store {
     /// as NOTIFY's payload limit needs, sent in one statement.
     pub async fn announce_produced(&self, notice: &ProducedNotice) -> Result<()> {
         let payloads = notice.payloads(MAX_NOTIFY_PAYLOAD);
-        sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS n(p, i) ORDER BY i")
-            .bind(PRODUCED_CHANNEL)
-            .bind(payloads)
-            .execute(self.pool())
-            .await
-            .map_err(Error::db("announce new messages"))?;
+        sqlx::query(
+            "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS n(p, i) ORDER BY i",
+        )
+        .bind(PRODUCED_CHANNEL)
+        .bind(payloads)
+        .execute(self.pool())
+        .await
+        .map_err(Error::db("announce new messages"))?;
         Ok(())
     }
 
@@ -223,7 +225,11 @@ mod tests {
         assert!(payloads.len() > 1);
         let mut seen = Vec::new();
         for payload in &payloads {
-            assert!(payload.len() <= MAX_NOTIFY_PAYLOAD, "{} bytes", payload.len());
+            assert!(
+                payload.len() <= MAX_NOTIFY_PAYLOAD,
+                "{} bytes",
+                payload.len()
+            );
             let part: ProducedNotice = serde_json::from_str(payload).unwrap();
             assert_eq!(part.topic, topic);
             seen.extend(part.highs);

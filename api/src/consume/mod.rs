@@ -24,8 +24,7 @@ use crate::auth::{Access, Authenticated};
 use crate::config::ConsumeSettings;
 use crate::error::ApiError;
 use crate::kafka::{
-    ConsumedMessage, Mirror, ReadOutcome, ReadRequest, Readers, TopicAdmin, TopicMarks,
-    Watermarks,
+    ConsumedMessage, Mirror, ReadOutcome, ReadRequest, Readers, TopicAdmin, TopicMarks, Watermarks,
 };
 use crate::ratelimit::TenantLimits;
 
@@ -177,22 +176,20 @@ impl Consumption {
         let max_bytes = self.settings.max_response_bytes;
         for partition in &leased {
             let remaining = limit - delivered;
-            if remaining == 0
-                || (bytes >= max_bytes && delivered > 0)
-                || Instant::now() >= deadline
+            if remaining == 0 || (bytes >= max_bytes && delivered > 0) || Instant::now() >= deadline
             {
                 break;
             }
-            let request = ReadRequest {
-                topic: topic.to_string(),
-                partition: partition.partition,
-                cursor: partition.next_offset,
-                max_messages: remaining,
-                max_bytes: max_bytes.saturating_sub(bytes).max(1),
-                deadline,
-                known_high: partition.end_offset,
-            };
-            let outcome = match self.readers.read(request).await {
+            let outcome = match self
+                .read_partition(
+                    topic,
+                    partition,
+                    remaining,
+                    max_bytes.saturating_sub(bytes),
+                    deadline,
+                )
+                .await
+            {
                 Ok(outcome) => outcome,
                 Err(err) if delivered == 0 => {
                     if let Err(release) = lease.release().await {
@@ -239,7 +236,14 @@ impl Consumption {
             if outcome.truncated {
                 self.watermarks
                     .truncated(topic.as_str(), partition, outcome.next_cursor);
-                report_truncation(tenant, group, topic, partition, leased.next_offset, outcome.next_cursor);
+                report_truncation(
+                    tenant,
+                    group,
+                    topic,
+                    partition,
+                    leased.next_offset,
+                    outcome.next_cursor,
+                );
                 batch.reset = true;
             }
             batch.skipped += outcome.skipped;
@@ -267,6 +271,50 @@ impl Consumption {
         )
         .set(lease_lag(&leased, &advances) as f64);
         Ok(batch)
+    }
+}
+
+impl Consumption {
+    /// Reads one leased partition at its cursor. A cursor beyond the
+    /// watermark this node knows is checked against Kafka first: if the
+    /// log really ends before it (truncated, or the topic created again
+    /// outside sluice), it moves to the end without a read, since some
+    /// brokers (tansu) answer a fetch past the end with nothing at all
+    /// rather than an out-of-range error.
+    async fn read_partition(
+        &self,
+        topic: &TopicName,
+        leased: &LeasedPartition,
+        max_messages: usize,
+        max_bytes: usize,
+        deadline: Instant,
+    ) -> Result<ReadOutcome, crate::kafka::KafkaError> {
+        let mut known_high = leased.end_offset;
+        if leased.next_offset > known_high {
+            let (_, high) = self
+                .watermarks
+                .fetch_partition(topic.as_str(), leased.partition)
+                .await?;
+            if high <= leased.next_offset {
+                return Ok(ReadOutcome {
+                    next_cursor: high,
+                    end: Some(high),
+                    truncated: high < leased.next_offset,
+                    ..ReadOutcome::default()
+                });
+            }
+            known_high = high;
+        }
+        let request = ReadRequest {
+            topic: topic.to_string(),
+            partition: leased.partition,
+            cursor: leased.next_offset,
+            max_messages,
+            max_bytes: max_bytes.max(1),
+            deadline,
+            known_high,
+        };
+        self.readers.read(request).await
     }
 }
 

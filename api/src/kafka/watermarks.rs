@@ -173,6 +173,29 @@ impl Watermarks {
         }
     }
 
+    /// One partition's (low, high) watermarks fetched from Kafka now, for
+    /// a cursor found beyond the cached high watermark: either the cache
+    /// is behind (another node read further) or the log was truncated.
+    pub async fn fetch_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(i64, i64), KafkaError> {
+        let producer = self.producer.current();
+        let name = topic.to_owned();
+        let timeout = self.timeout;
+        let (low, high) = tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_watermarks(&name, partition, timeout)
+                .map_err(|e| KafkaError::Unavailable(e.to_string()))
+        })
+        .await
+        .map_err(|e| KafkaError::Unavailable(e.to_string()))??;
+        self.observe(topic, partition, high);
+        Ok((low, high))
+    }
+
     /// Drops a topic, e.g. when it is deleted.
     pub fn forget(&self, topic: &str) {
         if let Ok(mut topics) = self.topics.lock() {

@@ -11,6 +11,7 @@ mod compression;
 mod config;
 mod consume;
 mod consume_faults;
+mod consume_leases;
 mod data_auth;
 mod grants;
 mod groups;

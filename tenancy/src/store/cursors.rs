@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use uuid::Uuid;
 
 use super::Store;
 use crate::error::{Error, ObjectKind, Result};
@@ -62,11 +61,11 @@ impl Store {
         .map_err(Error::db("list cursors"))
     }
 
-    /// Moves a group's cursors on a topic to the given offsets. It waits
-    /// for the GETs in flight on those partitions to commit first (their
-    /// leases end within `consume.lease_ms`), so no message after the
-    /// reset point can be delivered twice: it fences each partition as its
-    /// lease ends, so no new GET leases it meanwhile, then moves them all.
+    /// Moves a group's cursors on a topic to the given offsets. It fences
+    /// the partitions first (no new lease is taken on them), waits for the
+    /// GETs in flight to commit (their leases end within
+    /// `consume.lease_ms`), then moves them: no message after the reset
+    /// point can be delivered twice.
     pub async fn reset_cursors(
         &self,
         tenant: &TenantName,
@@ -76,42 +75,27 @@ impl Store {
         offsets: &[(i32, i64)],
     ) -> Result<()> {
         let (partitions, to): (Vec<i32>, Vec<i64>) = offsets.iter().copied().unzip();
-        let rows: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM cursors
-             WHERE tenant = $1 AND group_name = $2 AND topic = $3 AND partition = ANY($4::int4[])",
-        )
-        .bind(tenant.as_str())
-        .bind(group.as_str())
-        .bind(topic.as_str())
-        .bind(&partitions)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(Error::db("find the cursors"))?;
-        if rows == 0 {
-            return Err(Error::not_found(ObjectKind::Group, group.as_str()));
-        }
-        let fence = Uuid::new_v4();
         let started = Instant::now();
         let mut told = false;
         loop {
-            // Fences free rows and renews this reset's own fences, which
-            // expire on their own if the node dies here.
-            let fenced = sqlx::query(
-                "UPDATE cursors
-                 SET lease_holder = $5, lease_expires_at = now() + interval '10 seconds',
-                     lease_end_offset = next_offset
+            // Fences (again, so a long wait never outlives the fence) and
+            // tells which partitions are still leased.
+            let leased: Vec<bool> = sqlx::query_scalar(
+                "UPDATE cursors SET fenced_until = now() + interval '30 seconds'
                  WHERE tenant = $1 AND group_name = $2 AND topic = $3 AND partition = ANY($4::int4[])
-                   AND (lease_holder IS NULL OR lease_holder = $5 OR lease_expires_at <= now())",
+                 RETURNING lease_holder IS NOT NULL AND lease_expires_at > now()",
             )
             .bind(tenant.as_str())
             .bind(group.as_str())
             .bind(topic.as_str())
             .bind(&partitions)
-            .bind(fence)
-            .execute(&self.pool)
+            .fetch_all(&self.pool)
             .await
-            .map_err(Error::db("wait for the leases in flight"))?;
-            if i64::try_from(fenced.rows_affected()).unwrap_or(i64::MAX) >= rows {
+            .map_err(Error::db("fence the cursors"))?;
+            if leased.is_empty() {
+                return Err(Error::not_found(ObjectKind::Group, group.as_str()));
+            }
+            if !leased.contains(&true) {
                 break;
             }
             if !told && started.elapsed() > Duration::from_secs(1) {
@@ -121,20 +105,20 @@ impl Store {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let mut tx = self.begin().await?;
+        // Leases that expired meanwhile (a holder died) are for offsets
+        // the reset replaces: cleared with the fence.
         sqlx::query(
             "UPDATE cursors c SET next_offset = r.next_offset, updated_at = now(),
                  lease_holder = NULL, lease_expires_at = NULL, lease_end_offset = NULL,
-                 lease_deliveries = 0
+                 lease_deliveries = 0, fenced_until = NULL
              FROM unnest($4::int4[], $5::int8[]) AS r(partition, next_offset)
-             WHERE c.tenant = $1 AND c.group_name = $2 AND c.topic = $3 AND c.partition = r.partition
-               AND c.lease_holder = $6",
+             WHERE c.tenant = $1 AND c.group_name = $2 AND c.topic = $3 AND c.partition = r.partition",
         )
         .bind(tenant.as_str())
         .bind(group.as_str())
         .bind(topic.as_str())
         .bind(&partitions)
         .bind(&to)
-        .bind(fence)
         .execute(&mut *tx)
         .await
         .map_err(Error::db("reset the cursors"))?;

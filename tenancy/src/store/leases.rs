@@ -221,7 +221,8 @@ async fn settle(
 
 impl Store {
     /// Leases partitions of a topic for a group: those with messages past
-    /// their cursor (by the given watermarks) and no live lease, least
+    /// their cursor (by the given watermarks), no live lease and no reset
+    /// in progress, least
     /// recently read first, until about `wanted` messages are covered.
     /// Partitions whose cursor lies past the watermark come last (the read
     /// tells a truncated log from a stale watermark). Rows another GET is
@@ -246,6 +247,7 @@ impl Store {
                  WHERE c.tenant = $1 AND c.group_name = $2 AND c.topic = $3
                    AND c.next_offset <> w.high
                    AND (c.lease_expires_at IS NULL OR c.lease_expires_at <= now())
+                   AND (c.fenced_until IS NULL OR c.fenced_until <= now())
                  ORDER BY c.next_offset > w.high, c.last_read_at, (c.partition - $7 + $8) % $8
                  LIMIT $6
                  FOR UPDATE OF c SKIP LOCKED

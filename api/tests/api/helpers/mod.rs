@@ -511,6 +511,24 @@ pub fn data_client() -> reqwest::Client {
         .expect("TLS client")
 }
 
+/// A data-plane client whose connections come from `local` (127.0.0.2,
+/// 127.0.0.3 …), so that a test's attacker and victim are different
+/// client addresses to the server.
+pub fn data_client_from(local: std::net::IpAddr) -> reqwest::Client {
+    let ca =
+        reqwest::Certificate::from_pem(tls::certs().ca_pem.as_bytes()).expect("the test CA parses");
+    reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .tls_built_in_root_certs(false)
+        .local_address(local)
+        // The server listens on IPv4 loopback; `localhost` must not
+        // resolve to ::1 for a client bound to an IPv4 address.
+        .resolve("localhost", std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("TLS client")
+}
+
 /// Asserts an error response: status, JSON body, stable code.
 pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status, "unexpected status");

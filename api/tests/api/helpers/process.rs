@@ -23,6 +23,17 @@ pub struct BinaryNode {
 impl BinaryNode {
     /// Starts `sluice serve` with a config file, JSON logs at `rust_log`.
     pub async fn start(database_url: &str, bootstrap: &str, rust_log: &str) -> BinaryNode {
+        Self::start_with(database_url, bootstrap, rust_log, "").await
+    }
+
+    /// Like [`BinaryNode::start`], with `extra` appended to the config
+    /// file (whole TOML tables, e.g. `[consume]\nlease_ms = 3000\n`).
+    pub async fn start_with(
+        database_url: &str,
+        bootstrap: &str,
+        rust_log: &str,
+        extra: &str,
+    ) -> BinaryNode {
         let certs = tls::certs();
         let dir = tempfile::tempdir().unwrap();
         // A copy of its own, so that a test can replace it and reload.
@@ -39,7 +50,7 @@ impl BinaryNode {
                  [admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n\
                  [kafka]\nbootstrap_servers = \"{bootstrap}\"\nreplication_factor = 1\n\
                  [kafka.properties]\n\"batch.num.messages\" = \"1\"\n\
-                 [log]\nformat = \"json\"\n",
+                 [log]\nformat = \"json\"\n{extra}",
                 cert.display(),
                 key.display(),
             ),
