@@ -178,8 +178,15 @@ pub struct ConsumeSettings {
     /// reading the same stretch of a partition are served from memory
     /// instead of each moving the partition's reader; 0 turns it off.
     pub read_cache_bytes: u64,
-    /// How long one GET waits for Kafka to return messages it knows exist.
+    /// One GET's whole time budget for leasing and reading: the wait for a
+    /// database connection and for a reader, and every partition it leased.
     pub read_timeout_ms: u64,
+    /// How long a GET's lease on its partitions lasts (from Postgres
+    /// `now()`). If a node dies mid-read, its partitions go to the next
+    /// GET once this passes; it must outlast the read, so it is greater
+    /// than `read_timeout_ms`. Default: `read_timeout_ms` + 3000.
+    #[serde(default)]
+    pub lease_ms: Option<u64>,
     /// How often the watermarks of topics in use are refreshed from Kafka,
     /// so that messages produced by native clients are seen.
     pub watermark_poll_ms: u64,
@@ -194,6 +201,26 @@ pub struct ConsumeSettings {
     /// How often a node looks for groups past the retention (one node
     /// sweeps at a time, under a Postgres advisory lock).
     pub group_sweep_interval_ms: u64,
+}
+
+/// What a lease adds to the read budget by default: time to commit once
+/// the read has ended, even when the database is slow to hand out a
+/// connection.
+const LEASE_MARGIN_MS: u64 = 3000;
+
+impl ConsumeSettings {
+    /// How long a GET's lease lasts.
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(
+            self.lease_ms
+                .unwrap_or(self.read_timeout_ms.saturating_add(LEASE_MARGIN_MS)),
+        )
+    }
+
+    /// One GET's budget for leasing and reading.
+    pub fn read_budget(&self) -> Duration {
+        Duration::from_millis(self.read_timeout_ms)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -617,6 +644,15 @@ impl Settings {
         }
         if consume.read_timeout_ms == 0 {
             return Err(invalid("consume.read_timeout_ms", "must be at least 1"));
+        }
+        if consume
+            .lease_ms
+            .is_some_and(|lease| lease <= consume.read_timeout_ms)
+        {
+            return Err(invalid(
+                "consume.lease_ms",
+                "must be greater than consume.read_timeout_ms, so that a lease outlasts the read",
+            ));
         }
         if consume.watermark_poll_ms < 10 {
             return Err(invalid("consume.watermark_poll_ms", "must be at least 10"));

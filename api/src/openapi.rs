@@ -65,7 +65,11 @@ fn produce() {}
         ("encoding" = Option<String>, Query, description = "`base64`"),
     ),
     responses(
-        (status = 200, description = "Up to `limit` messages; each delivered once per group", body = Vec<OutMessage>),
+        (status = 200, description = "Up to `limit` messages; each delivered once per group", body = Vec<OutMessage>,
+            headers(
+                ("Sluice-Skipped-Messages" = i64, description = "messages skipped because the group's position had fallen behind retention (0 with Sluice-Cursor-Reset)"),
+                ("Sluice-Cursor-Reset" = String, description = "`truncated`: the group's position lay beyond the end of the log and moved to the end"),
+            )),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`group_limit_reached`: a new group past the tenant's max_groups", body = ErrorBody),

@@ -50,6 +50,54 @@ pub struct ProducedNotice {
     pub highs: Vec<(i32, i64)>,
 }
 
+/// Postgres refuses a NOTIFY payload of 8000 bytes or more.
+pub const MAX_NOTIFY_PAYLOAD: usize = 7999;
+
+impl ProducedNotice {
+    /// The notice as JSON payloads each within `max_bytes`: a topic with
+    /// many partitions is announced in several notices rather than in one
+    /// that NOTIFY refuses (and that would be lost).
+    pub fn payloads(&self, max_bytes: usize) -> Vec<String> {
+        let whole = serde_json::to_string(self).unwrap_or_default();
+        if whole.len() <= max_bytes || self.highs.len() <= 1 {
+            return vec![whole];
+        }
+        // Fill each notice greedily: an empty notice's size plus each
+        // pair's, with the comma between pairs.
+        let empty = serde_json::to_string(&ProducedNotice {
+            topic: self.topic.clone(),
+            highs: Vec::new(),
+        })
+        .unwrap_or_default()
+        .len();
+        let mut payloads = Vec::new();
+        let mut chunk: Vec<(i32, i64)> = Vec::new();
+        let mut size = empty;
+        for &pair in &self.highs {
+            let pair_size = serde_json::to_string(&pair).unwrap_or_default().len();
+            let added = pair_size + usize::from(!chunk.is_empty());
+            if !chunk.is_empty() && size + added > max_bytes {
+                payloads.push(self.with_highs(std::mem::take(&mut chunk)));
+                size = empty;
+            }
+            size += pair_size + usize::from(!chunk.is_empty());
+            chunk.push(pair);
+        }
+        if !chunk.is_empty() {
+            payloads.push(self.with_highs(chunk));
+        }
+        payloads
+    }
+
+    fn with_highs(&self, highs: Vec<(i32, i64)>) -> String {
+        serde_json::to_string(&ProducedNotice {
+            topic: self.topic.clone(),
+            highs,
+        })
+        .unwrap_or_default()
+    }
+}
+
 /// What a listener learns.
 #[derive(Debug, Clone)]
 pub enum ChangeEvent {
@@ -241,15 +289,18 @@ impl ChangeStream {
 }
 
 impl Store {
-    /// Tells every node that a topic has new messages.
+    /// Tells every node that a topic has new messages: in as many notices
+    /// as NOTIFY's payload limit needs, sent in one statement.
     pub async fn announce_produced(&self, notice: &ProducedNotice) -> Result<()> {
-        let payload = serde_json::to_string(notice).unwrap_or_default();
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(PRODUCED_CHANNEL)
-            .bind(payload)
-            .execute(self.pool())
-            .await
-            .map_err(Error::db("announce new messages"))?;
+        let payloads = notice.payloads(MAX_NOTIFY_PAYLOAD);
+        sqlx::query(
+            "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS n(p, i) ORDER BY i",
+        )
+        .bind(PRODUCED_CHANNEL)
+        .bind(payloads)
+        .execute(self.pool())
+        .await
+        .map_err(Error::db("announce new messages"))?;
         Ok(())
     }
 
@@ -273,5 +324,59 @@ impl Store {
             .await
             .map_err(Error::db("announce a topic deletion"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ProducedNotice, MAX_NOTIFY_PAYLOAD};
+
+    #[test]
+    fn a_small_notice_goes_out_whole() {
+        let notice = ProducedNotice {
+            topic: "acme.orders".into(),
+            highs: vec![(0, 5), (1, 7)],
+        };
+        assert_eq!(
+            notice.payloads(MAX_NOTIFY_PAYLOAD),
+            vec![r#"{"topic":"acme.orders","highs":[[0,5],[1,7]]}"#.to_owned()]
+        );
+    }
+
+    #[test]
+    fn a_thousand_partitions_with_huge_offsets_are_split_under_the_notify_limit_losing_none() {
+        let topic = format!("acme.{}", "x".repeat(240));
+        let highs: Vec<(i32, i64)> = (0..1000).map(|p| (p, i64::MAX - i64::from(p))).collect();
+        let notice = ProducedNotice {
+            topic: topic.clone(),
+            highs: highs.clone(),
+        };
+        let payloads = notice.payloads(MAX_NOTIFY_PAYLOAD);
+        assert!(payloads.len() > 1);
+        let mut seen = Vec::new();
+        for payload in &payloads {
+            assert!(
+                payload.len() <= MAX_NOTIFY_PAYLOAD,
+                "{} bytes",
+                payload.len()
+            );
+            let part: ProducedNotice = serde_json::from_str(payload).unwrap();
+            assert_eq!(part.topic, topic);
+            seen.extend(part.highs);
+        }
+        assert_eq!(seen, highs);
+    }
+
+    #[test]
+    fn notices_are_filled_close_to_the_limit() {
+        let highs: Vec<(i32, i64)> = (0..5000).map(|p| (p, 1)).collect();
+        let payloads = ProducedNotice {
+            topic: "acme.orders".into(),
+            highs,
+        }
+        .payloads(1000);
+        for payload in &payloads[..payloads.len() - 1] {
+            assert!((980..=1000).contains(&payload.len()), "{}", payload.len());
+        }
     }
 }

@@ -1,19 +1,22 @@
 //! `GET /topic/{topic}`: consume with automatic offsets, from any node.
 //!
-//! Each attempt claims partitions in Postgres (`FOR UPDATE SKIP LOCKED`),
-//! reads them at their cursors, advances the cursors and commits, and only
-//! then answers. A long poll (`wait`) waits between attempts on the node's
-//! watermark notifier, holding no database connection.
+//! Each attempt leases partitions in Postgres (one short statement), reads
+//! them at their cursors holding no database connection, then advances the
+//! cursors and clears the lease in another short statement, and only then
+//! answers. A long poll (`wait`) waits between attempts on the node's
+//! watermark notifier, holding no database connection either.
 
 mod admission;
 mod query;
 mod response;
 mod retention;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpResponse};
 use moka::future::Cache;
+use tenancy::store::{LeaseRequest, LeasedPartition};
 use tenancy::{GroupName, Store, TenantName, TopicName};
 
 pub use admission::{ConsumeAdmission, ConsumeSlot};
@@ -25,7 +28,7 @@ use crate::auth::{Access, Authenticated};
 use crate::config::ConsumeSettings;
 use crate::error::ApiError;
 use crate::kafka::{
-    ConsumedMessage, Mirror, ReadRequest, Readers, TopicAdmin, TopicMarks, Watermarks,
+    ConsumedMessage, Mirror, ReadOutcome, ReadRequest, Readers, TopicAdmin, TopicMarks, Watermarks,
 };
 use crate::ratelimit::TenantLimits;
 
@@ -33,11 +36,17 @@ use crate::ratelimit::TenantLimits;
 /// behind retention.
 pub const SKIPPED_HEADER: &str = "Sluice-Skipped-Messages";
 
+/// The header that flags a cursor moved to the end of a truncated log
+/// (nothing skipped that exists, nothing read again).
+pub const RESET_HEADER: &str = "Sluice-Cursor-Reset";
+
 /// What one attempt delivered.
 #[derive(Debug, Default)]
 struct Batch {
     messages: Vec<ConsumedMessage>,
     skipped: i64,
+    /// A cursor was beyond the end of the log and moved to the end.
+    reset: bool,
 }
 
 /// The consume machinery of a node: cursors, readers and watermarks.
@@ -49,6 +58,8 @@ pub struct Consumption {
     mirror: Mirror,
     /// (tenant, group, topic) whose cursor rows exist, to skip the insert.
     known_cursors: Cache<(String, String, String), ()>,
+    /// Turns the tie-break between partitions read equally long ago.
+    rotation: AtomicU32,
 }
 
 impl std::fmt::Debug for Consumption {
@@ -75,6 +86,7 @@ impl Consumption {
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(600))
                 .build(),
+            rotation: AtomicU32::new(0),
         }
     }
 
@@ -130,7 +142,10 @@ impl Consumption {
         Ok(())
     }
 
-    /// One claim-read-commit round.
+    /// One lease-read-commit round, within one time budget: the lease is
+    /// one short statement, the read holds no database connection, and a
+    /// second short statement commits what was read if the lease is still
+    /// this GET's.
     async fn attempt(
         &self,
         tenant: &TenantName,
@@ -139,75 +154,125 @@ impl Consumption {
         marks: &TopicMarks,
         limit: usize,
     ) -> Result<Batch, ApiError> {
+        let deadline = Instant::now() + self.settings.read_budget();
         self.ensure_cursors(tenant, group, topic, marks).await?;
-        let wanted = i64::try_from(limit).unwrap_or(i64::MAX);
-        let claim = self
+        let highs = marks.highs();
+        let lease = self
             .store
-            .claim(tenant, group, topic, &marks.highs(), wanted)
+            .lease(LeaseRequest {
+                tenant,
+                group,
+                topic,
+                highs: &highs,
+                wanted: i64::try_from(limit).unwrap_or(i64::MAX),
+                duration: self.settings.lease(),
+                rotation: self.rotation.fetch_add(1, Ordering::Relaxed),
+            })
             .await?;
-        if claim.partitions.is_empty() {
+        if lease.partitions.is_empty() {
             return Ok(Batch::default());
         }
-        let claimed_highs: Vec<(i32, i64, i64)> = claim
-            .partitions
-            .iter()
-            .map(|p| (p.partition, p.next_offset, p.high))
-            .collect();
-        let mut batch = Batch::default();
-        let mut advances = Vec::new();
+        let taken_over = lease.taken_over();
+        if taken_over > 0 {
+            // A node died mid-read (or overran its lease): its partitions
+            // are read again from the same cursors.
+            tracing::info!(%tenant, %group, %topic, partitions = taken_over, "took over expired leases");
+            metrics::counter!("sluice_consume_leases_expired_total", "tenant" => tenant.to_string())
+                .increment(taken_over as u64);
+        }
+        let leased = lease.partitions.clone();
+        let mut reads: Vec<(i32, ReadOutcome)> = Vec::new();
+        let mut delivered = 0usize;
         let mut bytes = 0usize;
-        let mut from_cache = 0usize;
         let max_bytes = self.settings.max_response_bytes;
-        for claimed in &claim.partitions {
-            let remaining = limit - batch.messages.len();
-            if remaining == 0 || (bytes >= max_bytes && !batch.messages.is_empty()) {
+        for partition in &leased {
+            let remaining = limit - delivered;
+            if remaining == 0 || (bytes >= max_bytes && delivered > 0) || Instant::now() >= deadline
+            {
                 break;
             }
-            let request = ReadRequest {
-                topic: topic.to_string(),
-                partition: claimed.partition,
-                cursor: claimed.next_offset,
-                max_messages: remaining,
-                max_bytes: max_bytes.saturating_sub(bytes).max(1),
-                timeout: Duration::from_millis(self.settings.read_timeout_ms),
-                known_high: claimed.high,
-            };
-            let outcome = match self.readers.read(request).await {
+            let outcome = match self
+                .read_partition(
+                    topic,
+                    partition,
+                    remaining,
+                    max_bytes.saturating_sub(bytes),
+                    deadline,
+                )
+                .await
+            {
                 Ok(outcome) => outcome,
-                Err(err) if batch.messages.is_empty() => return Err(err.into()),
+                Err(err) if delivered == 0 => {
+                    if let Err(release) = lease.release().await {
+                        tracing::debug!(error = %release, "cannot release a lease; it will expire");
+                    }
+                    return Err(err.into());
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "a partition read failed; answering with what was read");
                     break;
                 }
             };
-            if let Some(end) = outcome.end {
-                self.watermarks
-                    .observe(topic.as_str(), claimed.partition, end);
-            }
-            if outcome.next_cursor != claimed.next_offset {
-                advances.push((claimed.partition, outcome.next_cursor));
-            }
+            delivered += outcome.messages.len();
             bytes += outcome
                 .messages
                 .iter()
                 .map(ConsumedMessage::size)
                 .sum::<usize>();
+            reads.push((partition.partition, outcome));
+        }
+        let advances: Vec<(i32, i64)> = reads
+            .iter()
+            .zip(&leased)
+            .filter(|((_, outcome), leased)| outcome.next_cursor != leased.next_offset)
+            .map(|((partition, outcome), _)| (*partition, outcome.next_cursor))
+            .collect();
+        let read: Vec<i32> = reads.iter().map(|(partition, _)| *partition).collect();
+        // The cursors move before a single byte of the answer is written.
+        let settled = lease.commit(&advances, &read).await?;
+        let mut batch = Batch::default();
+        let mut from_cache = 0usize;
+        for ((partition, outcome), leased) in reads.into_iter().zip(&leased) {
+            if !settled.kept.contains(&partition) {
+                // The lease expired and another GET took the partition
+                // over: it delivers these messages, this one must not.
+                tracing::warn!(%tenant, %group, %topic, partition, "lost a lease before committing; dropping what was read");
+                metrics::counter!("sluice_consume_leases_lost_total", "tenant" => tenant.to_string())
+                    .increment(1);
+                continue;
+            }
+            if let Some(end) = outcome.end {
+                self.watermarks.observe(topic.as_str(), partition, end);
+            }
+            if outcome.truncated {
+                self.watermarks
+                    .truncated(topic.as_str(), partition, outcome.next_cursor);
+                report_truncation(
+                    tenant,
+                    group,
+                    topic,
+                    partition,
+                    leased.next_offset,
+                    outcome.next_cursor,
+                );
+                batch.reset = true;
+            }
             batch.skipped += outcome.skipped;
             from_cache += outcome.from_cache;
             batch.messages.extend(outcome.messages);
         }
-        // The cursors move before a single byte of the answer is written.
-        claim.commit(&advances).await?;
         let kafka_group = group.kafka_id(tenant);
         for (partition, next_offset) in &advances {
-            self.mirror
-                .record(&kafka_group, topic.as_str(), *partition, *next_offset);
+            if settled.kept.contains(partition) {
+                self.mirror
+                    .record(&kafka_group, topic.as_str(), *partition, *next_offset);
+            }
         }
         if from_cache > 0 {
             metrics::counter!("sluice_consume_cache_messages_total", "tenant" => tenant.to_string())
                 .increment(from_cache as u64);
         }
-        // Lag of the claimed partitions as the claim saw them; one series
+        // Lag of the leased partitions as the lease saw them; one series
         // per (tenant, group, topic) active on this node.
         metrics::gauge!(
             "sluice_consumer_lag",
@@ -215,24 +280,88 @@ impl Consumption {
             "group" => group.to_string(),
             "topic" => topic.to_string(),
         )
-        .set(claim_lag(&claimed_highs, &advances) as f64);
+        .set(lease_lag(&leased, &advances) as f64);
         Ok(batch)
     }
 }
 
-/// Messages left behind the claimed partitions' high watermarks once the
+impl Consumption {
+    /// Reads one leased partition at its cursor. A cursor beyond the
+    /// watermark this node knows is checked against Kafka first: if the
+    /// log really ends before it (truncated, or the topic created again
+    /// outside sluice), it moves to the end without a read, since some
+    /// brokers (tansu) answer a fetch past the end with nothing at all
+    /// rather than an out-of-range error.
+    async fn read_partition(
+        &self,
+        topic: &TopicName,
+        leased: &LeasedPartition,
+        max_messages: usize,
+        max_bytes: usize,
+        deadline: Instant,
+    ) -> Result<ReadOutcome, crate::kafka::KafkaError> {
+        let mut known_high = leased.end_offset;
+        if leased.next_offset > known_high {
+            let (_, high) = self
+                .watermarks
+                .fetch_partition(topic.as_str(), leased.partition)
+                .await?;
+            if high <= leased.next_offset {
+                return Ok(ReadOutcome {
+                    next_cursor: high,
+                    end: Some(high),
+                    truncated: high < leased.next_offset,
+                    ..ReadOutcome::default()
+                });
+            }
+            known_high = high;
+        }
+        let request = ReadRequest {
+            topic: topic.to_string(),
+            partition: leased.partition,
+            cursor: leased.next_offset,
+            max_messages,
+            max_bytes: max_bytes.max(1),
+            deadline,
+            known_high,
+        };
+        self.readers.read(request).await
+    }
+}
+
+/// Messages left behind the leased partitions' high watermarks once the
 /// cursors have moved.
-fn claim_lag(claimed: &[(i32, i64, i64)], advances: &[(i32, i64)]) -> i64 {
-    claimed
+fn lease_lag(leased: &[LeasedPartition], advances: &[(i32, i64)]) -> i64 {
+    leased
         .iter()
-        .map(|(partition, cursor, high)| {
+        .map(|leased| {
             let moved = advances
                 .iter()
-                .find(|(p, _)| p == partition)
-                .map_or(*cursor, |(_, to)| *to);
-            (high - moved).max(0)
+                .find(|(p, _)| *p == leased.partition)
+                .map_or(leased.next_offset, |(_, to)| *to);
+            (leased.end_offset - moved).max(0)
         })
         .sum()
+}
+
+/// A cursor found beyond the end of the log (truncated, or the topic was
+/// created again outside sluice) moved to the end: logged and counted per
+/// tenant, and flagged on the response.
+fn report_truncation(
+    tenant: &TenantName,
+    group: &GroupName,
+    topic: &TopicName,
+    partition: i32,
+    from: i64,
+    to: i64,
+) {
+    tracing::warn!(%tenant, %group, %topic, partition, from, to, "the cursor was beyond the end of the log (truncated); moved to the end");
+    metrics::counter!(
+        "sluice_consume_cursor_resets_total",
+        "tenant" => tenant.to_string(),
+        "reason" => "truncated",
+    )
+    .increment(1);
 }
 
 /// The consume handler. Its arguments are extractors, one per dependency.
@@ -297,6 +426,11 @@ pub async fn consume(
     if batch.skipped > 0 {
         response.insert_header((SKIPPED_HEADER, batch.skipped.to_string()));
         metrics_skipped(tenant, batch.skipped);
+    } else if batch.reset {
+        response.insert_header((SKIPPED_HEADER, "0"));
+    }
+    if batch.reset {
+        response.insert_header((RESET_HEADER, "truncated"));
     }
     let messages: Vec<OutMessage> = batch
         .messages

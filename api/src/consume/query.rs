@@ -98,6 +98,7 @@ mod tests {
             readers: 2,
             read_cache_bytes: 0,
             read_timeout_ms: 500,
+            lease_ms: None,
             watermark_poll_ms: 1000,
             mirror_interval_ms: 0,
             group_retention_days: 7,

@@ -32,7 +32,9 @@ pub struct ReadRequest {
     pub cursor: i64,
     pub max_messages: usize,
     pub max_bytes: usize,
-    pub timeout: Duration,
+    /// When the read must end: one deadline for the whole GET, covering
+    /// the wait for the reader as well as every partition it reads.
+    pub deadline: Instant,
     /// The high watermark the claim saw: messages exist below it, so an
     /// end-of-partition event for an offset below it is stale (queued
     /// before they arrived) and reading goes on.
@@ -53,6 +55,9 @@ pub struct ReadOutcome {
     pub end: Option<i64>,
     /// How many of `messages` came from the cache of recent messages.
     pub from_cache: usize,
+    /// The cursor lay beyond the end of the log (it was truncated, or the
+    /// topic was created again) and moved to the end.
+    pub truncated: bool,
 }
 
 /// The readers' librdkafka context: rust-rdkafka reports every
@@ -120,7 +125,9 @@ impl Reader {
             ..ReadOutcome::default()
         };
         let mut bytes = 0usize;
-        let deadline = Instant::now() + req.timeout;
+        let deadline = req.deadline;
+        // Lowered to the real end if the log turns out to be truncated.
+        let mut known_high = req.known_high;
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -164,7 +171,7 @@ impl Reader {
                 }
                 Some(Err(RdError::PartitionEOF(partition))) if partition == req.partition => {
                     let at = self.position.max(outcome.next_cursor);
-                    if at >= req.known_high || !outcome.messages.is_empty() {
+                    if at >= known_high || !outcome.messages.is_empty() {
                         outcome.end = Some(at);
                         break;
                     }
@@ -177,12 +184,18 @@ impl Reader {
                         .map_err(|e| KafkaError::Unavailable(e.to_string()))?;
                     let (target, skipped) = reposition(outcome.next_cursor, low, high);
                     outcome.skipped += skipped;
+                    if outcome.next_cursor > high {
+                        outcome.truncated = true;
+                        known_high = high;
+                    }
                     tracing::warn!(
                         topic = %req.topic,
                         partition = req.partition,
                         from = outcome.next_cursor,
                         to = target,
-                        "cursor was outside the retained offsets; moved to the earliest"
+                        low,
+                        high,
+                        "cursor was outside the retained offsets; moved inside"
                     );
                     outcome.next_cursor = target;
                     self.assign(&req.topic, req.partition, target)?;
@@ -227,13 +240,13 @@ fn new_consumer(settings: &KafkaSettings) -> Result<BaseConsumer<ReaderContext>,
 
 /// Where a cursor Kafka called out of range goes, and how many messages
 /// that skips: behind the earliest retained offset it jumps there (the
-/// messages in between are gone); past the end (the topic was recreated)
-/// it starts again from the earliest, skipping nothing that exists.
+/// messages in between are gone); past the end (the log was truncated)
+/// it moves to the end, skipping nothing and never re-reading the log.
 fn reposition(cursor: i64, low: i64, high: i64) -> (i64, i64) {
     if cursor < low {
         (low, low - cursor)
     } else if cursor > high {
-        (low, 0)
+        (high, 0)
     } else {
         (cursor, 0)
     }
@@ -384,7 +397,10 @@ impl Readers {
                 return Ok(outcome);
             }
         };
-        if from_kafka.skipped == 0 {
+        if from_kafka.truncated {
+            // What the cache holds of this topic may be the old log's.
+            self.recent.forget_topic(&req.topic);
+        } else if from_kafka.skipped == 0 {
             self.recent.record(
                 &req.topic,
                 req.partition,
@@ -396,6 +412,7 @@ impl Readers {
         outcome.messages.extend(from_kafka.messages);
         outcome.next_cursor = from_kafka.next_cursor;
         outcome.skipped = from_kafka.skipped;
+        outcome.truncated = from_kafka.truncated;
         outcome.end = from_kafka.end;
         Ok(outcome)
     }
@@ -425,8 +442,8 @@ mod tests {
     }
 
     #[test]
-    fn a_cursor_past_the_end_starts_over_without_counting_a_skip() {
-        assert_eq!(reposition(15, 0, 10), (0, 0));
+    fn a_cursor_past_the_end_moves_to_the_end_without_counting_a_skip() {
+        assert_eq!(reposition(15, 0, 10), (10, 0));
     }
 
     #[test]

@@ -173,6 +173,45 @@ impl Watermarks {
         }
     }
 
+    /// Records that a partition's log ends at `high`, below what was known:
+    /// it was truncated. A cached high watermark only ever rises otherwise,
+    /// and one left above the real end would make every read of the
+    /// partition wait for messages that no longer exist.
+    pub fn truncated(&self, topic: &str, partition: i32, high: i64) {
+        let Some(marks) = self.cached(topic) else {
+            return;
+        };
+        if let Some(slot) = usize::try_from(partition)
+            .ok()
+            .and_then(|p| marks.highs.get(p))
+        {
+            slot.fetch_min(high, Ordering::AcqRel);
+        }
+    }
+
+    /// One partition's (low, high) watermarks fetched from Kafka now, for
+    /// a cursor found beyond the cached high watermark: either the cache
+    /// is behind (another node read further) or the log was truncated.
+    pub async fn fetch_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(i64, i64), KafkaError> {
+        let producer = self.producer.current();
+        let name = topic.to_owned();
+        let timeout = self.timeout;
+        let (low, high) = tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_watermarks(&name, partition, timeout)
+                .map_err(|e| KafkaError::Unavailable(e.to_string()))
+        })
+        .await
+        .map_err(|e| KafkaError::Unavailable(e.to_string()))??;
+        self.observe(topic, partition, high);
+        Ok((low, high))
+    }
+
     /// Drops a topic, e.g. when it is deleted.
     pub fn forget(&self, topic: &str) {
         let removed = self.topics.lock().ok().and_then(|mut t| t.remove(topic));

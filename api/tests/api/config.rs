@@ -55,6 +55,19 @@ async fn serve_refuses_a_zero_quota_default_and_names_the_key() {
 }
 
 #[tokio::test]
+async fn serve_refuses_a_lease_no_longer_than_the_read_timeout_and_names_the_key() {
+    let output = serve_with(
+        &[
+            ("SLUICE_CONSUME__READ_TIMEOUT_MS", "2000"),
+            ("SLUICE_CONSUME__LEASE_MS", "2000"),
+        ],
+        None,
+    )
+    .await;
+    assert_fails_naming(&output, "consume.lease_ms");
+}
+
+#[tokio::test]
 async fn serve_refuses_to_start_without_an_admin_token() {
     let output = serve_with(&[("SLUICE_ADMIN__TOKEN", "short")], None).await;
     assert_fails_naming(&output, "admin.token");

@@ -12,6 +12,7 @@ mod compression;
 mod config;
 mod consume;
 mod consume_faults;
+mod consume_leases;
 mod data_auth;
 mod front_door;
 mod grants;

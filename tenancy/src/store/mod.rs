@@ -7,6 +7,7 @@ mod credentials;
 mod cursors;
 mod grants;
 mod groups;
+mod leases;
 mod nodes;
 mod tenants;
 mod topics;
@@ -19,8 +20,9 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool};
 
 pub use credentials::Credentials;
-pub use cursors::{Claim, ClaimedPartition, CursorRow};
+pub use cursors::CursorRow;
 pub use groups::{ExpiredGroup, GroupAdmission, GroupRecord};
+pub use leases::{Lease, LeaseRequest, LeasedPartition, Settled};
 pub use tenants::{Tenant, TenantPatch};
 pub use topics::{TopicRecord, TopicReservation};
 pub use users::User;

@@ -23,7 +23,18 @@ pub struct BinaryNode {
 impl BinaryNode {
     /// Starts `sluice serve` with a config file, JSON logs at `rust_log`.
     pub async fn start(database_url: &str, bootstrap: &str, rust_log: &str) -> BinaryNode {
-        Self::start_with_env(database_url, bootstrap, rust_log, &[]).await
+        Self::launch(database_url, bootstrap, rust_log, "", &[]).await
+    }
+
+    /// Like [`BinaryNode::start`], with `extra` appended to the config
+    /// file (whole TOML tables, e.g. `[consume]\nlease_ms = 3000\n`).
+    pub async fn start_with(
+        database_url: &str,
+        bootstrap: &str,
+        rust_log: &str,
+        extra: &str,
+    ) -> BinaryNode {
+        Self::launch(database_url, bootstrap, rust_log, extra, &[]).await
     }
 
     /// [`BinaryNode::start`] with `SLUICE_*` overrides in its environment.
@@ -31,6 +42,16 @@ impl BinaryNode {
         database_url: &str,
         bootstrap: &str,
         rust_log: &str,
+        env: &[(&str, &str)],
+    ) -> BinaryNode {
+        Self::launch(database_url, bootstrap, rust_log, "", env).await
+    }
+
+    async fn launch(
+        database_url: &str,
+        bootstrap: &str,
+        rust_log: &str,
+        extra: &str,
         env: &[(&str, &str)],
     ) -> BinaryNode {
         let certs = tls::certs();
@@ -49,7 +70,7 @@ impl BinaryNode {
                  [admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n\
                  [kafka]\nbootstrap_servers = \"{bootstrap}\"\nreplication_factor = 1\n\
                  [kafka.properties]\n\"batch.num.messages\" = \"1\"\n\
-                 [log]\nformat = \"json\"\n",
+                 [log]\nformat = \"json\"\n{extra}",
                 cert.display(),
                 key.display(),
             ),
