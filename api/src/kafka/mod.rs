@@ -4,6 +4,7 @@
 mod client_config;
 mod consumed;
 mod error;
+mod headers;
 mod mirror;
 mod producer;
 mod readers;

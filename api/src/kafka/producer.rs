@@ -2,6 +2,7 @@
 //! A request enqueues its whole batch and then awaits every delivery
 //! together; the per-message outcomes come back in request order.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,6 +128,8 @@ impl Producer {
             }
             pending.push(producer.send_result(record).map_err(|(err, _)| err));
         }
+        let fenced = AtomicBool::new(false);
+        let fenced = &fenced;
         let futures = pending.into_iter().map(|enqueued| async move {
             let future = match enqueued {
                 Ok(future) => future,
@@ -137,14 +140,19 @@ impl Producer {
                     partition: delivery.partition,
                     offset: delivery.offset,
                 }),
-                Ok(Err((err, _))) => Err(classify(&err)),
+                Ok(Err((err, _))) => {
+                    if is_fenced(&err) {
+                        fenced.store(true, Ordering::Relaxed);
+                    }
+                    Err(classify(&err))
+                }
                 Err(_canceled) => Err(DeliveryFailure::Unknown(
                     "the producer was shut down".into(),
                 )),
             }
         });
         let outcomes = join_all(futures).await;
-        self.rebuild_if_fatal(&producer);
+        self.rebuild_if_broken(&producer, fenced.load(Ordering::Relaxed));
         outcomes
     }
 
@@ -165,15 +173,20 @@ impl Producer {
         self.inner.load_full()
     }
 
-    fn rebuild_if_fatal(&self, used: &Arc<Inner>) {
+    /// Replaces the producer after a fatal error, or once the broker has
+    /// fenced its producer id: tansu fences an idempotent producer's id on
+    /// a topic deleted and created again under the same name, and refuses
+    /// every later batch to it without librdkafka seeing a fatal error. A
+    /// new producer gets a new id.
+    fn rebuild_if_broken(&self, used: &Arc<Inner>, fenced: bool) {
         let fatal = used.client().fatal_error().is_some();
-        if !fatal || !Arc::ptr_eq(used, &self.inner.load()) {
+        if !(fatal || fenced) || !Arc::ptr_eq(used, &self.inner.load()) {
             return;
         }
         match build(&self.settings, self.message_timeout) {
             Ok(fresh) => {
                 self.inner.store(Arc::new(fresh));
-                tracing::warn!("producer rebuilt after a fatal error");
+                tracing::warn!(fatal, fenced, "producer rebuilt");
             }
             Err(err) => tracing::error!(%err, "cannot rebuild the producer"),
         }
@@ -202,6 +215,14 @@ fn describe(err: &RdError) -> String {
         Some(RDKafkaErrorCode::QueueFull) => "the producer queue is full".to_owned(),
         _ => err.to_string(),
     }
+}
+
+/// The broker refused the producer's id or epoch for good.
+fn is_fenced(err: &RdError) -> bool {
+    matches!(
+        err.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch)
+    )
 }
 
 /// A timed-out message may have reached the broker; anything else that
