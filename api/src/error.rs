@@ -100,7 +100,7 @@ impl ApiError {
                 KafkaError::TopicExists(_) => "topic_exists",
                 KafkaError::Refused(_) => "kafka_refused",
                 KafkaError::Unavailable(_) => "kafka_unavailable",
-                KafkaError::Config(_) => "internal",
+                KafkaError::Config(_) | KafkaError::ReadFailed(_) => "internal",
             }
             .to_owned(),
             ApiError::RouteNotFound { .. } => "route_not_found".to_owned(),
@@ -128,7 +128,7 @@ impl ApiError {
                 format!("the tenancy database is unavailable (while trying to {context}); retry shortly")
             }
             ApiError::Tenancy(TenancyError::Migrate(_) | TenancyError::Hashing(_))
-            | ApiError::Kafka(KafkaError::Config(_)) => {
+            | ApiError::Kafka(KafkaError::Config(_) | KafkaError::ReadFailed(_)) => {
                 "internal error; see the server log".to_owned()
             }
             other => other.to_string(),
@@ -155,7 +155,9 @@ impl ResponseError for ApiError {
                 KafkaError::TopicExists(_) => StatusCode::CONFLICT,
                 KafkaError::Refused(_) => StatusCode::BAD_REQUEST,
                 KafkaError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-                KafkaError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                KafkaError::Config(_) | KafkaError::ReadFailed(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
             },
             ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

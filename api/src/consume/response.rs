@@ -1,5 +1,6 @@
-//! Consumed messages as JSON. Keys, values and header values that are not
-//! UTF-8 come back as base64 and are marked, so nothing is ever mangled.
+//! Consumed messages as JSON. Keys, values, header values and header keys
+//! that are not UTF-8 come back as base64 and are marked, so nothing is
+//! ever mangled.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -55,6 +56,10 @@ pub struct OutMessage {
     headers: HeaderMap,
     #[serde(rename = "HeadersEncoding", skip_serializing_if = "Option::is_none")]
     headers_encoding: Option<&'static str>,
+    /// Set only when a header key is not UTF-8 (a native producer wrote
+    /// it): then the keys are base64 too, and so are the values.
+    #[serde(rename = "HeaderKeysEncoding", skip_serializing_if = "Option::is_none")]
+    header_keys_encoding: Option<&'static str>,
 }
 
 fn marker(base64: bool) -> Option<&'static str> {
@@ -65,12 +70,25 @@ impl OutMessage {
     pub fn new(topic: &str, m: ConsumedMessage, encoding: Encoding) -> Self {
         let key = m.key.as_deref().map(|k| encode(k, encoding));
         let value = m.value.as_deref().map(|v| encode(v, encoding));
-        // Header values share one marker: all text, or all base64.
+        // Header values share one marker: all text, or all base64. Header
+        // keys stay text unless one is not UTF-8; then they are all base64,
+        // and so are the values (a key that had to be encoded says the
+        // headers are binary).
+        let keys_base64 = m
+            .headers
+            .iter()
+            .any(|(k, _)| std::str::from_utf8(k).is_err());
         let headers_base64 = encoding == Encoding::Base64
+            || keys_base64
             || m.headers
                 .iter()
                 .any(|(_, v)| std::str::from_utf8(v).is_err());
-        let header_encoding = if headers_base64 {
+        let value_encoding = if headers_base64 {
+            Encoding::Base64
+        } else {
+            Encoding::None
+        };
+        let key_encoding = if keys_base64 {
             Encoding::Base64
         } else {
             Encoding::None
@@ -78,7 +96,7 @@ impl OutMessage {
         let headers = m
             .headers
             .iter()
-            .map(|(k, v)| (k.clone(), encode(v, header_encoding).0))
+            .map(|(k, v)| (encode(k, key_encoding).0, encode(v, value_encoding).0))
             .collect();
         OutMessage {
             topic: topic.to_owned(),
@@ -91,6 +109,7 @@ impl OutMessage {
             value: value.map(|(text, _)| text),
             headers: HeaderMap(headers),
             headers_encoding: marker(headers_base64 && !m.headers.is_empty()),
+            header_keys_encoding: marker(keys_base64),
         }
     }
 }

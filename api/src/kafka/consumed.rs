@@ -9,7 +9,9 @@ pub struct ConsumedMessage {
     pub timestamp: Option<i64>,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
-    pub headers: Vec<(String, Vec<u8>)>,
+    /// (key, value) bytes in Kafka's order: a native producer may write
+    /// keys that are not UTF-8.
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl ConsumedMessage {

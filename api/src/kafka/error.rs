@@ -15,6 +15,10 @@ pub enum KafkaError {
     /// Kafka refused a topic setting or size.
     #[error("Kafka refused the request: {0}")]
     Refused(String),
+    /// A read failed inside sluice (a panic, caught): that request fails,
+    /// the reader stays usable. The text goes to the log only.
+    #[error("reading from Kafka failed: {0}")]
+    ReadFailed(String),
     /// The client could not be built from the configuration.
     #[error("cannot configure the Kafka client: {0}")]
     Config(String),

@@ -6,6 +6,7 @@ mod consumed;
 mod delivery;
 mod error;
 mod groups;
+mod headers;
 mod message_status;
 mod mirror;
 mod producer;

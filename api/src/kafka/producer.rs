@@ -2,6 +2,7 @@
 //! A request enqueues its whole batch and then awaits every delivery
 //! together; the per-message outcomes come back in request order.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +42,11 @@ type Outcome = Result<Delivered, DeliveryFailure>;
 /// idempotent producer that lost its guarantees) are also detected after
 /// each batch through `fatal_error()`, and the producer is replaced.
 #[derive(Debug, Default)]
-pub(super) struct Context;
+pub(super) struct Context {
+    /// Set once the broker has fenced this producer's id or epoch; the
+    /// producer is then replaced (see [`Producer::rebuild_if_broken`]).
+    fenced: AtomicBool,
+}
 
 impl ClientContext for Context {
     fn error(&self, error: RdError, reason: &str) {
@@ -65,11 +70,16 @@ impl ProducerContext for Context {
                 partition: message.partition(),
                 offset: message.offset(),
             }),
-            Err((err, message)) => Err(classify(
-                code_of(err),
-                Some(persistence(message)),
-                &err.to_string(),
-            )),
+            Err((err, message)) => {
+                let code = code_of(err);
+                if matches!(
+                    code,
+                    RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch
+                ) {
+                    self.fenced.store(true, Ordering::Relaxed);
+                }
+                Err(classify(code, Some(persistence(message)), &err.to_string()))
+            }
         };
         // The request may have given up waiting (its deadline passed).
         let _ = tx.send(outcome);
@@ -160,7 +170,7 @@ impl Producer {
             }
         });
         let outcomes = join_all(futures).await;
-        self.rebuild_if_fatal(&producer);
+        self.rebuild_if_broken(&producer);
         outcomes
     }
 
@@ -181,15 +191,21 @@ impl Producer {
         self.inner.load_full()
     }
 
-    fn rebuild_if_fatal(&self, used: &Arc<Inner>) {
+    /// Replaces the producer after a fatal error, or once the broker has
+    /// fenced its producer id: tansu fences an idempotent producer's id on
+    /// a topic deleted and created again under the same name, and refuses
+    /// every later batch to it without librdkafka seeing a fatal error. A
+    /// new producer gets a new id.
+    fn rebuild_if_broken(&self, used: &Arc<Inner>) {
         let fatal = used.client().fatal_error().is_some();
-        if !fatal || !Arc::ptr_eq(used, &self.inner.load()) {
+        let fenced = used.context().fenced.load(Ordering::Relaxed);
+        if !(fatal || fenced) || !Arc::ptr_eq(used, &self.inner.load()) {
             return;
         }
         match build(&self.settings, self.message_timeout) {
             Ok(fresh) => {
                 self.inner.store(Arc::new(fresh));
-                tracing::warn!("producer rebuilt after a fatal error");
+                tracing::warn!(fatal, fenced, "producer rebuilt");
             }
             Err(err) => tracing::error!(%err, "cannot rebuild the producer"),
         }
@@ -220,7 +236,7 @@ fn build(settings: &KafkaSettings, message_timeout: Duration) -> Result<Inner, K
             message_timeout.as_millis().to_string(),
         );
     config
-        .create_with_context(Context)
+        .create_with_context(Context::default())
         .map_err(|e| KafkaError::Config(e.to_string()))
 }
 

@@ -8,18 +8,20 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::client_config::base_config;
 use super::consumed::ConsumedMessage;
 use super::error::KafkaError;
+use super::headers::read_headers;
 use super::recent::RecentMessages;
 use crate::config::KafkaSettings;
 
@@ -85,6 +87,17 @@ struct Reader {
 }
 
 impl Reader {
+    /// Forgets where the consumer stands, so that the next read assigns
+    /// the partition again at its cursor (the slow path, always correct).
+    /// After a panic mid-read this is all there is to repair: the consumer
+    /// is librdkafka's, which a Rust panic (raised after rust-rdkafka's
+    /// call returned) does not corrupt, and `assigned`/`position` are the
+    /// only state kept across reads, possibly a message behind.
+    fn forget_position(&mut self) {
+        self.assigned = None;
+        self.position = -1;
+    }
+
     /// Stops fetching: nothing is assigned until the next read.
     fn release(&mut self) {
         if self.assigned.take().is_some() {
@@ -150,16 +163,7 @@ impl Reader {
                         timestamp: m.timestamp().to_millis(),
                         key: m.key().map(<[u8]>::to_vec),
                         value: m.payload().map(<[u8]>::to_vec),
-                        headers: m
-                            .headers()
-                            .map(|hs| {
-                                hs.iter()
-                                    .map(|h| {
-                                        (h.key.to_owned(), h.value.unwrap_or_default().to_vec())
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
+                        headers: read_headers(&m),
                     };
                     bytes += message.size();
                     outcome.next_cursor = message.offset + 1;
@@ -264,6 +268,8 @@ pub struct Readers {
     readers: Vec<Arc<Mutex<Reader>>>,
     recent: RecentMessages,
     fetch_timeout: Duration,
+    /// For consumers built anew (see [`renew_if_stuck`]).
+    settings: Arc<KafkaSettings>,
 }
 
 impl std::fmt::Debug for Readers {
@@ -294,6 +300,7 @@ impl Readers {
             readers,
             recent,
             fetch_timeout: Duration::from_secs(5),
+            settings: Arc::new(settings.clone()),
         })
     }
 
@@ -321,10 +328,9 @@ impl Readers {
         let topic = topic.to_owned();
         let _ = tokio::task::spawn_blocking(move || {
             for reader in readers {
-                if let Ok(mut reader) = reader.lock() {
-                    if reader.assigned.as_ref().is_some_and(|(t, _)| *t == topic) {
-                        reader.release();
-                    }
+                let mut reader = lock(&reader);
+                if reader.assigned.as_ref().is_some_and(|(t, _)| *t == topic) {
+                    reader.release();
                 }
             }
         })
@@ -421,20 +427,187 @@ impl Readers {
     async fn read_kafka(&self, req: ReadRequest) -> Result<ReadOutcome, KafkaError> {
         let reader = self.reader_for(&req.topic, req.partition);
         let fetch_timeout = self.fetch_timeout;
+        let settings = self.settings.clone();
         tokio::task::spawn_blocking(move || {
-            let mut reader = reader
-                .lock()
-                .map_err(|_| KafkaError::Unavailable("reader poisoned".into()))?;
-            reader.read(&req, fetch_timeout)
+            let mut reader = lock(&reader);
+            let outcome = guarded(&mut reader, &req, |reader| reader.read(&req, fetch_timeout));
+            renew_if_stuck(&mut reader, &req, &outcome, &settings);
+            outcome
         })
         .await
         .map_err(|e| KafkaError::Unavailable(e.to_string()))?
     }
 }
 
+/// Replaces a reader's consumer when a read got nothing at all (no message,
+/// no end of partition) from a partition known to hold messages past the
+/// cursor. That is a consumer stuck on a topic deleted and created again
+/// under the same name: librdkafka keeps fetching by the old topic id,
+/// tansu answers for an unknown topic, and librdkafka ignores the answer
+/// without refreshing its metadata, for ever. A new consumer starts from
+/// fresh metadata, with the new id. A slow broker may cost a needless
+/// renewal, once per read at most.
+fn renew_if_stuck(
+    reader: &mut Reader,
+    req: &ReadRequest,
+    outcome: &Result<ReadOutcome, KafkaError>,
+    settings: &KafkaSettings,
+) {
+    let stuck = matches!(outcome, Ok(read) if read.messages.is_empty()
+        && read.end.is_none()
+        && read.skipped == 0
+        && req.known_high > req.cursor);
+    if !stuck {
+        return;
+    }
+    match new_consumer(settings) {
+        Ok(consumer) => {
+            tracing::warn!(
+                topic = %req.topic,
+                partition = req.partition,
+                cursor = req.cursor,
+                known_high = req.known_high,
+                "a reader read nothing from a partition with messages; its consumer was renewed"
+            );
+            reader.consumer = consumer;
+            reader.forget_position();
+        }
+        Err(err) => tracing::error!(error = %err, "cannot renew a stuck reader"),
+    }
+}
+
+/// Runs one read so that a panic fails this read, never the reader: it
+/// is caught while the lock is held (so the mutex is not poisoned), and
+/// the reader re-assigns at the next read's cursor.
+fn guarded(
+    reader: &mut Reader,
+    req: &ReadRequest,
+    read: impl FnOnce(&mut Reader) -> Result<ReadOutcome, KafkaError>,
+) -> Result<ReadOutcome, KafkaError> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| read(&mut *reader))) {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            reader.forget_position();
+            let reason = panic_text(panic.as_ref());
+            tracing::error!(
+                topic = %req.topic,
+                partition = req.partition,
+                cursor = req.cursor,
+                %reason,
+                "a read panicked; the reader was reset"
+            );
+            Err(KafkaError::ReadFailed(reason))
+        }
+    }
+}
+
+/// Locks a reader, recovering it if a panic ever poisoned its mutex
+/// (reads catch their panics, so none should): the poison is cleared and
+/// the reader's position forgotten, which is all a reader needs to be
+/// usable again (see [`Reader::forget_position`]). Refusing a poisoned
+/// reader instead would fail every partition mapped to it, for every
+/// tenant, until a restart.
+fn lock(reader: &Mutex<Reader>) -> MutexGuard<'_, Reader> {
+    match reader.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => {
+            reader.clear_poison();
+            let mut guard = poisoned.into_inner();
+            guard.forget_position();
+            tracing::warn!("a poisoned reader was recovered");
+            guard
+        }
+    }
+}
+
+/// What a panic said, if it said it with a string.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::reposition;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use super::{guarded, lock, new_consumer, reposition, ReadOutcome, ReadRequest, Reader};
+    use crate::config::{KafkaSaslSettings, KafkaSettings, KafkaSslSettings};
+    use crate::kafka::KafkaError;
+
+    /// A reader positioned on `t`[0] at 42; its consumer never connects.
+    fn positioned_reader() -> Reader {
+        let settings = KafkaSettings {
+            bootstrap_servers: "127.0.0.1:1".into(),
+            security_protocol: "plaintext".into(),
+            sasl: KafkaSaslSettings {
+                mechanism: None,
+                username: None,
+                password: None,
+            },
+            ssl: KafkaSslSettings { ca_location: None },
+            properties: Default::default(),
+            replication_factor: 1,
+            request_timeout_ms: 1000,
+        };
+        Reader {
+            consumer: new_consumer(&settings).unwrap(),
+            assigned: Some(("t".into(), 0)),
+            position: 42,
+            last_read: Instant::now(),
+        }
+    }
+
+    fn request() -> ReadRequest {
+        ReadRequest {
+            topic: "t".into(),
+            partition: 0,
+            cursor: 42,
+            max_messages: 1,
+            max_bytes: 1,
+            deadline: Instant::now() + Duration::from_millis(1),
+            known_high: 43,
+        }
+    }
+
+    #[test]
+    fn a_panicking_read_fails_with_an_internal_error_and_the_reader_reassigns_next_time() {
+        let mut reader = positioned_reader();
+
+        let result = guarded(&mut reader, &request(), |_| {
+            panic!("header key is not UTF-8")
+        });
+
+        assert!(
+            matches!(&result, Err(KafkaError::ReadFailed(reason)) if reason.contains("UTF-8")),
+            "{result:?}"
+        );
+        assert_eq!(reader.assigned, None);
+        assert_eq!(reader.position, -1);
+        let next = guarded(&mut reader, &request(), |_| Ok(ReadOutcome::default()));
+        assert!(next.is_ok());
+    }
+
+    #[test]
+    fn a_poisoned_reader_is_recovered_and_forgets_its_position() {
+        let reader = Arc::new(Mutex::new(positioned_reader()));
+        let holder = reader.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = holder.lock().unwrap();
+            panic!("poison it");
+        })
+        .join();
+        assert!(reader.is_poisoned());
+
+        let guard = lock(&reader);
+
+        assert_eq!(guard.assigned, None);
+        drop(guard);
+        assert!(!reader.is_poisoned());
+    }
 
     #[test]
     fn a_cursor_behind_retention_jumps_to_the_earliest_offset_and_counts_the_skip() {

@@ -39,6 +39,12 @@ fn tansu_binary() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// A tansu broker of the calling test's own (in memory, gone with the test
+/// process), for tests that delete and recreate topics or crash things.
+pub fn own_broker() -> String {
+    start_tansu()
+}
+
 fn start_tansu() -> String {
     let port = free_port();
     let tansu = tansu_binary();

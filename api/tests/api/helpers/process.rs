@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::task::JoinHandle;
 
-use super::{tls, ADMIN_TOKEN};
+use super::{data_client, tls, TestApp, ADMIN_TOKEN};
 
 pub struct BinaryNode {
     pub child: tokio::process::Child,
@@ -143,6 +143,22 @@ impl BinaryNode {
             .lines()
             .find_map(|l| l.strip_prefix(&prefix))
             .map_or(0.0, |v| v.trim().parse().unwrap())
+    }
+
+    /// A `TestApp` whose endpoint helpers talk to this node.
+    pub async fn test_app(&self, database_url: &str, bootstrap: &str) -> TestApp {
+        TestApp {
+            admin_url: self.admin_url.clone(),
+            public_url: self.public_url.clone(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            data: data_client(),
+            db: sqlx::PgPool::connect(database_url).await.unwrap(),
+            database_url: database_url.to_owned(),
+            bootstrap: bootstrap.to_owned(),
+        }
     }
 
     pub fn pid(&self) -> u32 {
