@@ -86,9 +86,14 @@ pub struct Args {
     #[arg(long)]
     pub quick: bool,
     /// Run only these scenarios (produce, consume, mixed, isolation, auth,
-    /// fanin, latency, ceiling); all by default.
+    /// fanin, latency, ceiling); all by default. `isolation` includes the
+    /// attack runs of issues 12 and 13; `attacks` runs only those.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Which attacks the isolation scenario runs while tenant B is
+    /// measured; all by default.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub attacks: Vec<crate::scenarios::attacks::Attack>,
     /// Messages pre-filled for the consume scenario (default 250,000, or
     /// 20,000 with `--quick`).
     #[arg(long)]
@@ -107,6 +112,11 @@ pub struct Args {
 impl Args {
     /// Whether a scenario was selected by `--only`.
     pub fn wants(&self, scenario: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|s| s == scenario)
+        self.only.is_empty() || self.wants_only(scenario)
+    }
+
+    /// Whether `--only` names a scenario.
+    pub fn wants_only(&self, scenario: &str) -> bool {
+        self.only.iter().any(|s| s == scenario)
     }
 }

@@ -2,6 +2,7 @@
 //! that provision what the scenarios need. One pool per run keeps TLS
 //! handshakes out of the measurements.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,6 +69,37 @@ impl Pool {
     /// The client a worker uses: workers are spread over the connections.
     pub fn client(&self, worker: usize) -> &reqwest::Client {
         &self.clients[worker % self.clients.len()]
+    }
+
+    /// An HTTP/1.1 pool whose connections leave from `local` (another
+    /// loopback address), for attacker and neighbour traffic that a server
+    /// must tell apart from the victim's by address. A `localhost` URL is
+    /// pinned to 127.0.0.1: a socket bound to an IPv4 address cannot reach
+    /// `::1`.
+    pub fn bound(base: &str, ca: Option<&Path>, local: IpAddr, connections: usize) -> Result<Self> {
+        let url = reqwest::Url::parse(base).with_context(|| format!("parsing {base}"))?;
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .http1_only()
+            .local_address(local)
+            .pool_max_idle_per_host(connections.max(1))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .timeout(Duration::from_secs(60));
+        if url.host_str() == Some("localhost") {
+            let port = url.port_or_known_default().unwrap_or(443);
+            builder = builder.resolve("localhost", SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+        if let Some(path) = ca {
+            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            builder = builder.add_root_certificate(
+                reqwest::Certificate::from_pem(&pem).context("parsing the CA")?,
+            );
+        }
+        Ok(Self {
+            clients: Arc::new(vec![builder.build().context("building the HTTP client")?]),
+            base: base.trim_end_matches('/').to_owned(),
+        })
     }
 }
 
@@ -190,6 +222,31 @@ impl Admin {
             reqwest::Method::POST,
             &format!("/v1/tenants/{tenant}/topics"),
             Some(json!({"name": topic, "partitions": partitions})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Deletes a topic, from Kafka too (the call waits until every node
+    /// has stopped reading it).
+    pub async fn delete_topic(&self, tenant: &str, topic: &str) -> Result<()> {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/v1/tenants/{tenant}/topics/{topic}"),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Enables a user that is already enabled: a change like any other,
+    /// so every node drops the user's cached login and its next request
+    /// verifies the password again, as when the cache entry expires.
+    pub async fn drop_cached_login(&self, tenant: &str, user: &str) -> Result<()> {
+        self.call(
+            reqwest::Method::PATCH,
+            &format!("/v1/tenants/{tenant}/users/{user}"),
+            Some(json!({"disabled": false})),
         )
         .await
         .map(drop)

@@ -1,8 +1,9 @@
-//! The performance goals of issue 6 and the isolation goal of issue 5,
-//! computed from one run's measurements. They are reported, never
+//! The performance goals of issue 6 and the isolation goals of issues 5,
+//! 12 and 13, computed from one run's measurements. They are reported, never
 //! asserted: these machines are shared and noisy.
 
 use crate::report::{Goal, Measurement, Report};
+use crate::scenarios::attacks::{Attack, ATTACKER_SCENARIO};
 
 fn ratio_goal(report: &Report, goal: &str, run: &str, min: f64) -> Goal {
     match report.find(run).and_then(|m| m.ratio.map(|r| (m, r))) {
@@ -175,5 +176,98 @@ pub fn evaluate(report: &Report, idle_rss_kib: Option<u64>) -> Vec<Goal> {
             _ => missing(&iso),
         });
     }
+    for attack in Attack::ALL {
+        goals.push(attack_goal(report, attack));
+    }
     goals
+}
+
+/// `401 × 12, 429 × 3`, or `none`.
+fn counts(m: &Measurement) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if m.ok > 0 {
+        parts.push(format!("2xx × {}", m.ok));
+    }
+    parts.extend(m.errors.iter().map(|(k, n)| format!("{k} × {n}")));
+    if parts.is_empty() {
+        parts.push("none finished".to_owned());
+    }
+    if let Some(n) = m.in_flight.filter(|n| *n > 0) {
+        parts.push(format!("{n} still in flight"));
+    }
+    parts.join(", ")
+}
+
+/// Issues 12 and 13: during `attack`, B keeps 100 % success and a p99 at
+/// most twice its baseline of the same run, and the node does not restart.
+fn attack_goal(report: &Report, attack: Attack) -> Goal {
+    let issue = &attack.id()[..2];
+    let goal = format!(
+        "Issue {issue} ({}): during {}, tenant B keeps 100 % success, a p99 ≤ 2× its baseline, and the node does not restart",
+        attack.id(),
+        attack.title()
+    );
+    let (Some(during), Some(alone)) =
+        (report.find(&attack.b_run()), report.find(attack.baseline()))
+    else {
+        return missing(&goal);
+    };
+    let prefix = attack.prefix();
+    let attackers: Vec<&Measurement> = report
+        .measurements
+        .iter()
+        .filter(|m| m.scenario == ATTACKER_SCENARIO && m.name.starts_with(&prefix))
+        .collect();
+    let success = if during.requests == 0 {
+        0.0
+    } else {
+        during.ok as f64 * 100.0 / during.requests as f64
+    };
+    let ratio = during.ratio.unwrap_or(f64::INFINITY);
+    // Observed when the pid was given: a reading before and none after.
+    let gone = std::iter::once(during)
+        .chain(attackers.iter().copied())
+        .any(|m| m.rss_before_kib.is_some() && m.rss_after_kib.is_none());
+    let observed = std::iter::once(alone)
+        .chain(attackers.iter().copied())
+        .any(|m| m.rss_before_kib.is_some());
+    let node = match (observed, gone) {
+        (false, _) => "node not observed",
+        (true, false) => "node up throughout",
+        (true, true) => "NODE GONE",
+    };
+    let attacker_text = attackers
+        .iter()
+        .map(|m| {
+            format!(
+                "{}: {}",
+                m.name.trim_start_matches(prefix.as_str()),
+                counts(m)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let b_errors = if during.errors.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (failed: {})",
+            during
+                .errors
+                .iter()
+                .map(|(k, n)| format!("{k} × {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    Goal {
+        goal,
+        measured: format!(
+            "B: {success:.2} % of {} ok{b_errors}, p99 {:.2} ms alone → {:.2} ms during (× {ratio:.2}); {attacker_text}; {node}",
+            during.requests,
+            alone.latency_us.p99 as f64 / 1000.0,
+            during.latency_us.p99 as f64 / 1000.0,
+        ),
+        met: Some(during.requests > 0 && during.ok == during.requests && ratio <= 2.0 && !gone),
+    }
 }

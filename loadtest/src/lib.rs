@@ -4,6 +4,7 @@
 //! charts. Figures are only worth comparing within one run: machines are
 //! shared and noisy.
 
+mod background;
 mod baseline;
 pub mod cli;
 mod client;
@@ -13,6 +14,7 @@ mod procfs;
 mod provision;
 mod report;
 mod scenarios;
+mod slow;
 
 use std::time::Duration;
 
@@ -134,11 +136,13 @@ pub async fn run(args: Args) -> Result<u64> {
         ctx.args.out.display()
     );
     outcome?;
-    // Refusals of the tenant driven over its quota are the point of that run.
+    // Refusals of the tenant driven over its quota, and of attackers, are
+    // the point of those runs.
     Ok(report
         .measurements
         .iter()
         .filter(|m| !(m.scenario == "isolation" && m.name.contains(" A at 10x")))
+        .filter(|m| m.scenario != scenarios::attacks::ATTACKER_SCENARIO)
         .map(|m| m.error_count())
         .sum())
 }
@@ -181,6 +185,11 @@ async fn scenarios(ctx: &mut Ctx, target: &mut Target, ceiling: Option<&mut Targ
     }
     if ctx.args.wants("fanin") {
         scenarios::fanin::run(ctx, target).await?;
+    }
+    // The attacks last of all: one of them has been seen to crash a node.
+    if ctx.args.wants("isolation") || ctx.args.wants_only("attacks") {
+        let selected = ctx.args.attacks.clone();
+        scenarios::isolation::attacks(ctx, target, &selected).await?;
     }
     Ok(())
 }

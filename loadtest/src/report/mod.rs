@@ -112,6 +112,11 @@ pub struct Measurement {
     pub ratio_of: Option<String>,
     /// Latency by percentile, for the distribution chart: (percentile, µs).
     pub distribution: Vec<(f64, u64)>,
+    /// For a background load (an attacker): its operations still in
+    /// flight when the run measured beside it ended, such as connections
+    /// the server still held or long polls still open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u64>,
 }
 
 impl Measurement {
@@ -172,6 +177,7 @@ impl Measurement {
             ratio: None,
             ratio_of: None,
             distribution,
+            in_flight: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The scenarios, and the context they share: the target, the progress
 //! bar and the list of measurements each one appends to.
 
+pub mod attacks;
 pub mod auth;
 pub mod ceiling;
 pub mod consume;
@@ -186,6 +187,7 @@ impl Ctx {
         (live, ticker)
     }
 
+    /// Shows a finished run on the progress bar and in the log.
     fn finish(&mut self, m: &Measurement) {
         if m.rss_after_kib.is_none()
             && m.path.starts_with("sluice")

@@ -26,7 +26,8 @@ pub fn produce_body(msg_bytes: usize, batch: usize) -> Bytes {
     Bytes::from(body)
 }
 
-fn transport(e: &reqwest::Error) -> Status {
+/// The kind of a request that got no HTTP status.
+pub fn transport(e: &reqwest::Error) -> Status {
     if e.is_timeout() {
         Status::Error("timeout")
     } else if e.is_connect() {
