@@ -34,7 +34,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, Shutdown};
+use std::net::{IpAddr, Shutdown};
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,6 +50,7 @@ use socket2::SockRef;
 use tokio::net::TcpStream;
 
 use crate::error::ApiError;
+use crate::ratelimit::client_network;
 
 /// Refusals past the stream cap after which a connection is closed: a
 /// client that ignores the 429s is flooding, not bursting.
@@ -66,22 +67,6 @@ pub struct Limits {
     pub streams_per_connection: usize,
     /// An HTTP/2 connection with nothing in flight for this long is closed.
     pub idle: Duration,
-}
-
-/// The client network of an address: IPv4 /32, IPv6 /64. An IPv4-mapped
-/// IPv6 address counts as the IPv4 address.
-pub fn client_network(ip: IpAddr) -> IpNet {
-    match ip {
-        IpAddr::V4(v4) => IpNet::from(IpAddr::V4(v4)),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpNet::from(IpAddr::V4(v4)),
-            None => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                IpNet::new(IpAddr::V6(Ipv6Addr::from(prefix)), 64)
-                    .unwrap_or_else(|_| IpNet::from(IpAddr::V6(v6)))
-            }
-        },
-    }
 }
 
 /// Why a connection was refused; the label of its metric.
@@ -322,18 +307,6 @@ mod tests {
             streams_per_connection: 1,
             idle: Duration::from_secs(1),
         }
-    }
-
-    #[test]
-    fn an_ipv6_client_network_is_its_slash_64() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(client_network(a), client_network(b));
-        assert_ne!(client_network(a), client_network(c));
-        let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
-        let v4: IpAddr = "10.1.2.3".parse().unwrap();
-        assert_eq!(client_network(mapped), client_network(v4));
     }
 
     #[test]

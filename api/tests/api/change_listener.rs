@@ -107,16 +107,7 @@ async fn a_grant_removed_while_the_listener_connection_is_silently_dead_takes_ef
     let direct = TestApp::spawn().await;
     // A node whose only way to Postgres is a proxy that can make its
     // connections go silent without closing them.
-    let url = reqwest::Url::parse(&direct.database_url).unwrap();
-    let proxy = Proxy::start(format!(
-        "{}:{}",
-        url.host_str().unwrap(),
-        url.port().unwrap_or(5432)
-    ))
-    .await;
-    let mut proxied = url.clone();
-    proxied.set_port(Some(proxy.port)).unwrap();
-    let proxied = proxied.to_string();
+    let (proxy, proxied) = Proxy::to_database(&direct.database_url).await;
     let app = TestApp::start_node_with(&direct, move |f| {
         f.merge(("database.url", proxied))
             .merge(("database.acquire_timeout_ms", 1000))

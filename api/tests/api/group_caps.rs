@@ -5,11 +5,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::Offset;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::helpers::kafka::committed;
 use crate::helpers::{assert_error, tls, TestApp};
 
 /// A data-plane client whose connections come from another loopback
@@ -74,21 +74,6 @@ async fn tenant_with(app: &TestApp, quota: Value) -> (String, String, String, St
     let topic = format!("{tenant}.orders");
     app.create_topic(&tenant, &topic, 1).await;
     (tenant, topic, user, password)
-}
-
-/// What Kafka holds as a group's committed offset on partition 0.
-fn committed(bootstrap: &str, group: &str, topic: &str) -> Offset {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut list = TopicPartitionList::new();
-    list.add_partition(topic, 0);
-    let found = consumer
-        .committed_offsets(list, Duration::from_secs(5))
-        .unwrap();
-    found.find_partition(topic, 0).unwrap().offset()
 }
 
 /// Waits until Kafka shows `expected` for the group, or fails.

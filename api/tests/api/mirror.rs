@@ -1,24 +1,9 @@
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::Offset;
 
+use crate::helpers::kafka::committed;
 use crate::helpers::TestApp;
-
-/// What Kafka itself holds as a group's committed offset.
-fn committed(bootstrap: &str, group: &str, topic: &str) -> Offset {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut list = TopicPartitionList::new();
-    list.add_partition(topic, 0);
-    let found = consumer
-        .committed_offsets(list, Duration::from_secs(5))
-        .unwrap();
-    found.find_partition(topic, 0).unwrap().offset()
-}
 
 #[tokio::test]
 async fn committed_cursors_are_mirrored_to_kafka_group_offsets() {

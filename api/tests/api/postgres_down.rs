@@ -10,16 +10,7 @@ use crate::helpers::{assert_error, TestApp};
 async fn with_postgres_down_cached_users_keep_producing_and_the_rest_gets_503() {
     let direct = TestApp::spawn().await;
     // A node whose only way to Postgres is a proxy the test can cut.
-    let url = reqwest::Url::parse(&direct.database_url).unwrap();
-    let proxy = Proxy::start(format!(
-        "{}:{}",
-        url.host_str().unwrap(),
-        url.port().unwrap_or(5432)
-    ))
-    .await;
-    let mut proxied = url.clone();
-    proxied.set_port(Some(proxy.port)).unwrap();
-    let proxied = proxied.to_string();
+    let (proxy, proxied) = Proxy::to_database(&direct.database_url).await;
     let app = TestApp::spawn_with(move |f| {
         f.merge(("database.url", proxied))
             .merge(("database.acquire_timeout_ms", 1000))

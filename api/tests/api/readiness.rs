@@ -72,16 +72,7 @@ async fn three_hundred_readiness_calls_cost_almost_no_postgres_transactions() {
 #[tokio::test]
 async fn readiness_turns_503_when_postgres_goes_away_and_200_when_it_is_back() {
     let direct = TestApp::spawn().await;
-    let url = reqwest::Url::parse(&direct.database_url).unwrap();
-    let proxy = Proxy::start(format!(
-        "{}:{}",
-        url.host_str().unwrap(),
-        url.port().unwrap_or(5432)
-    ))
-    .await;
-    let mut proxied = url.clone();
-    proxied.set_port(Some(proxy.port)).unwrap();
-    let proxied = proxied.to_string();
+    let (proxy, proxied) = Proxy::to_database(&direct.database_url).await;
     let app = TestApp::start_node_with(&direct, move |f| {
         f.merge(("database.url", proxied))
             .merge(("database.acquire_timeout_ms", 1000))

@@ -7,6 +7,22 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+/// What Kafka itself holds as a group's committed offset on partition 0 of
+/// a topic.
+pub fn committed(bootstrap: &str, group: &str, topic: &str) -> Offset {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    list.add_partition(topic, 0);
+    let found = consumer
+        .committed_offsets(list, Duration::from_secs(5))
+        .unwrap();
+    found.find_partition(topic, 0).unwrap().offset()
+}
+
 /// A message as Kafka stored it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {

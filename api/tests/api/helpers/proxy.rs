@@ -17,6 +17,22 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// A proxy in front of a test database; returns it with the database
+    /// URL that goes through it, for a node whose only way to Postgres is
+    /// this proxy.
+    pub async fn to_database(database_url: &str) -> (Proxy, String) {
+        let url = reqwest::Url::parse(database_url).unwrap();
+        let proxy = Proxy::start(format!(
+            "{}:{}",
+            url.host_str().unwrap(),
+            url.port().unwrap_or(5432)
+        ))
+        .await;
+        let mut proxied = url.clone();
+        proxied.set_port(Some(proxy.port)).unwrap();
+        (proxy, proxied.to_string())
+    }
+
     /// Starts forwarding a free local port to `target` (host:port).
     pub async fn start(target: String) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
