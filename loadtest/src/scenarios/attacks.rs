@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use futures::FutureExt;
 
-use super::requests::{self, transport};
+use super::requests;
 use crate::background::Load;
 use crate::client::{basic, Admin, Pool};
 use crate::engine::{Op, Outcome, Status};
@@ -202,21 +202,7 @@ fn flood(
             .client(0)
             .get(format!("{}{path}", pool.base))
             .header("authorization", credentials(seq));
-        async move {
-            match request.send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let _ = resp.bytes().await;
-                    if status.is_success() {
-                        Outcome::ok(0, 0)
-                    } else {
-                        Outcome::failed(Status::Http(status.as_u16()))
-                    }
-                }
-                Err(e) => Outcome::failed(transport(&e)),
-            }
-        }
-        .boxed()
+        requests::status_only(request).boxed()
     })
 }
 
@@ -227,21 +213,7 @@ fn get(pool: Pool, auth: String, url: impl Fn(u64) -> String + Send + Sync + 'st
             .client(worker)
             .get(url(seq))
             .header("authorization", &auth);
-        async move {
-            match request.send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let _ = resp.bytes().await;
-                    if status.is_success() {
-                        Outcome::ok(0, 0)
-                    } else {
-                        Outcome::failed(Status::Http(status.as_u16()))
-                    }
-                }
-                Err(e) => Outcome::failed(transport(&e)),
-            }
-        }
-        .boxed()
+        requests::status_only(request).boxed()
     })
 }
 

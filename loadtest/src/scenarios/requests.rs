@@ -119,6 +119,23 @@ pub fn consume(
     })
 }
 
+/// Sends a request and keeps only its status: a success, or the HTTP
+/// status or transport error that failed it.
+pub async fn status_only(request: reqwest::RequestBuilder) -> Outcome {
+    match request.send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            let _ = resp.bytes().await;
+            if status.is_success() {
+                Outcome::ok(0, 0)
+            } else {
+                Outcome::failed(Status::Http(status.as_u16()))
+            }
+        }
+        Err(e) => Outcome::failed(transport(&e)),
+    }
+}
+
 /// `GET {path}`, with the user `auths[seq % len]` when given.
 pub fn get(pool: Pool, path: &str, auths: Option<Arc<Vec<String>>>) -> Op {
     let url = format!("{}{path}", pool.base);
@@ -127,21 +144,7 @@ pub fn get(pool: Pool, path: &str, auths: Option<Arc<Vec<String>>>) -> Op {
         if let Some(auths) = &auths {
             request = request.header("authorization", &auths[(seq as usize) % auths.len()]);
         }
-        async move {
-            match request.send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let _ = resp.bytes().await;
-                    if status.is_success() {
-                        Outcome::ok(0, 0)
-                    } else {
-                        Outcome::failed(Status::Http(status.as_u16()))
-                    }
-                }
-                Err(e) => Outcome::failed(transport(&e)),
-            }
-        }
-        .boxed()
+        status_only(request).boxed()
     })
 }
 
