@@ -3,14 +3,13 @@
 //! engine's runs they have no fixed end, so a long poll or a connection
 //! the server never closes cannot hold up the run.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinHandle;
 use tokio::time::{Duration, Instant};
 
-use crate::engine::{self, Observe, Op, Raw, Status};
+use crate::engine::{Observe, Op, Raw, Status};
 use crate::procfs;
 use crate::report::{Measurement, Spec};
 
@@ -66,22 +65,6 @@ pub struct Background {
     before: Option<procfs::Sample>,
 }
 
-fn empty_raw() -> Raw {
-    Raw {
-        histogram: engine::histogram(),
-        requests: 0,
-        ok: 0,
-        messages: 0,
-        bytes: 0,
-        errors: BTreeMap::new(),
-        elapsed: 0.0,
-        cpu_seconds: None,
-        rss_before_kib: None,
-        rss_after_kib: None,
-        hwm_kib: None,
-    }
-}
-
 impl Background {
     /// Starts every load at once.
     pub fn start(loads: Vec<Load>, observe: Observe) -> Self {
@@ -90,7 +73,7 @@ impl Background {
         let mut tasks = Vec::new();
         let mut tallies = Vec::with_capacity(loads.len());
         for load in loads {
-            let tally = Arc::new(Mutex::new(Tally { raw: empty_raw() }));
+            let tally = Arc::new(Mutex::new(Tally { raw: Raw::empty() }));
             let mode = match load.rate {
                 Some(r) => format!("open loop {r:.1}/s, c={}", load.concurrency),
                 None => format!("closed loop, c={}", load.concurrency),
@@ -180,7 +163,7 @@ impl Background {
             .map(|(load, in_flight)| {
                 let mut raw = match load.tally.lock() {
                     Ok(tally) => tally.raw.clone(),
-                    Err(_) => empty_raw(),
+                    Err(_) => Raw::empty(),
                 };
                 raw.elapsed = elapsed;
                 if let Some(b) = self.before {

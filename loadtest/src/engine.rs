@@ -129,6 +129,25 @@ pub struct Raw {
     pub hwm_kib: Option<u64>,
 }
 
+impl Raw {
+    /// A run with nothing counted yet.
+    pub fn empty() -> Self {
+        Raw {
+            histogram: histogram(),
+            requests: 0,
+            ok: 0,
+            messages: 0,
+            bytes: 0,
+            errors: BTreeMap::new(),
+            elapsed: 0.0,
+            cpu_seconds: None,
+            rss_before_kib: None,
+            rss_after_kib: None,
+            hwm_kib: None,
+        }
+    }
+}
+
 struct Local {
     histogram: Histogram<u64>,
     requests: u64,
@@ -240,19 +259,7 @@ pub async fn run(plan: Plan, op: Op, observe: Observe, live: Arc<AtomicU64>) -> 
         }));
     }
 
-    let mut raw = Raw {
-        histogram: histogram(),
-        requests: 0,
-        ok: 0,
-        messages: 0,
-        bytes: 0,
-        errors: BTreeMap::new(),
-        elapsed: 0.0,
-        cpu_seconds: None,
-        rss_before_kib: None,
-        rss_after_kib: None,
-        hwm_kib: None,
-    };
+    let mut raw = Raw::empty();
     let mut last_done = measure_from;
     for handle in handles {
         let Ok(local) = handle.await else {

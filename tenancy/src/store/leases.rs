@@ -119,23 +119,10 @@ impl Lease {
         .await
     }
 
-    /// Gives the partitions back untouched, e.g. after a failed read.
-    pub async fn release(mut self) -> Result<()> {
-        let Some(store) = self.store.take() else {
-            return Ok(());
-        };
-        settle(
-            &store,
-            self.holder,
-            &self.tenant,
-            &self.group,
-            &self.topic,
-            &self.partitions,
-            &[],
-            &[],
-        )
-        .await
-        .map(|_| ())
+    /// Gives the partitions back untouched, e.g. after a failed read: a
+    /// commit that advances nothing and stamps nothing as read.
+    pub async fn release(self) -> Result<()> {
+        self.commit(&[], &[]).await.map(|_| ())
     }
 }
 
