@@ -135,9 +135,11 @@ impl Application {
         let limits = web::Data::new(TenantLimits::new(cluster.clone()));
         let admission = Arc::new(ConsumeAdmission::new(store.clone(), cluster));
         let trusted = web::Data::new(TrustedProxies(settings.http.trusted_networks()?));
+        let recent = RecentMessages::new(settings.consume.read_cache_bytes, RECENT_IDLE);
         let watermarks = Arc::new(Watermarks::new(
             producer.clone(),
             Duration::from_millis(settings.kafka.request_timeout_ms),
+            recent.clone(),
         ));
         watermarks
             .clone()
@@ -145,7 +147,7 @@ impl Application {
         let readers = Readers::new(
             &settings.kafka,
             settings.consume.readers,
-            RecentMessages::new(settings.consume.read_cache_bytes, RECENT_IDLE),
+            recent,
         )?;
         readers.spawn_janitor(READER_IDLE);
         let mirror = match settings.consume.mirror_interval_ms {

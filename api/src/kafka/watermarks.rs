@@ -3,6 +3,13 @@
 //! It is fed by this node's producer deliveries, by other nodes' produce
 //! announcements, by the readers, and by a poller for topics in use; every
 //! rise wakes the long polls waiting on that topic.
+//!
+//! A log that goes *backwards* (a high watermark below the cached one, or
+//! the topic gone from Kafka) was truncated, or deleted and created again
+//! outside sluice, which sends no notice. Then the cached marks are lowered
+//! and the recently read messages of the topic are forgotten, so that a
+//! new incarnation's offsets are never answered with the old one's
+//! messages.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -12,8 +19,11 @@ use std::time::{Duration, Instant};
 use rdkafka::producer::Producer as _;
 use tokio::sync::Notify;
 
+use rdkafka::types::RDKafkaErrorCode;
+
 use super::error::KafkaError;
 use super::producer::Producer;
+use super::recent::RecentMessages;
 
 /// Topics not read for this long drop out of the cache and the poller.
 const IDLE: Duration = Duration::from_secs(60);
@@ -101,6 +111,16 @@ impl TopicMarks {
         slot.fetch_max(high, Ordering::AcqRel) < high
     }
 
+    /// Lowers a partition's high watermark to `high` if it is above it.
+    fn lower(&self, partition: i32, high: i64) {
+        if let Some(slot) = usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.highs.get(p))
+        {
+            slot.fetch_min(high, Ordering::AcqRel);
+        }
+    }
+
     fn set_low(&self, partition: usize, low: i64) {
         if let Some(slot) = self.lows.get(partition) {
             slot.store(low, Ordering::Release);
@@ -126,6 +146,8 @@ pub struct Watermarks {
     producer: Arc<Producer>,
     topics: Mutex<HashMap<String, Arc<TopicMarks>>>,
     timeout: Duration,
+    /// Forgotten per topic when its log is found to have gone backwards.
+    recent: RecentMessages,
 }
 
 impl std::fmt::Debug for Watermarks {
@@ -135,11 +157,14 @@ impl std::fmt::Debug for Watermarks {
 }
 
 impl Watermarks {
-    pub fn new(producer: Arc<Producer>, timeout: Duration) -> Self {
+    /// `recent` is the readers' cache of recently read messages, which
+    /// must not outlive the log it was read from.
+    pub fn new(producer: Arc<Producer>, timeout: Duration, recent: RecentMessages) -> Self {
         Self {
             producer,
             topics: Mutex::new(HashMap::new()),
             timeout,
+            recent,
         }
     }
 
@@ -178,15 +203,13 @@ impl Watermarks {
     /// and one left above the real end would make every read of the
     /// partition wait for messages that no longer exist.
     pub fn truncated(&self, topic: &str, partition: i32, high: i64) {
+        // The messages cached from the old log may sit at offsets the new
+        // one reuses.
+        self.recent.forget_topic(topic);
         let Some(marks) = self.cached(topic) else {
             return;
         };
-        if let Some(slot) = usize::try_from(partition)
-            .ok()
-            .and_then(|p| marks.highs.get(p))
-        {
-            slot.fetch_min(high, Ordering::AcqRel);
-        }
+        marks.lower(partition, high);
     }
 
     /// One partition's (low, high) watermarks fetched from Kafka now, for
@@ -204,7 +227,7 @@ impl Watermarks {
             producer
                 .client()
                 .fetch_watermarks(&name, partition, timeout)
-                .map_err(|e| KafkaError::Unavailable(e.to_string()))
+                .map_err(|e| watermark_error(&name, &e))
         })
         .await
         .map_err(|e| KafkaError::Unavailable(e.to_string()))??;
@@ -234,6 +257,11 @@ impl Watermarks {
     }
 
     async fn fetch_into(&self, topic: &str, marks: &Arc<TopicMarks>) -> Result<(), KafkaError> {
+        // What was known before asking: a high watermark observed then was
+        // the broker's at some point before, so an answer below it means
+        // the log went backwards. (A rise observed while the fetch is in
+        // flight may legitimately be above the answer.)
+        let before = marks.highs();
         let producer = self.producer.current();
         let name = topic.to_owned();
         let count = marks.partitions();
@@ -245,21 +273,38 @@ impl Watermarks {
                     producer
                         .client()
                         .fetch_watermarks(&name, partition, timeout)
-                        .map_err(|e| KafkaError::Unavailable(e.to_string()))
+                        .map_err(|e| watermark_error(&name, &e))
                 })
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
         .map_err(|e| KafkaError::Unavailable(e.to_string()))??;
         let mut rose = false;
-        for (p, (low, high)) in fetched.into_iter().enumerate() {
+        let mut rewound = false;
+        for ((p, (low, high)), (partition, known)) in fetched.into_iter().enumerate().zip(before) {
             marks.set_low(p, low);
-            rose |= marks.raise(i32::try_from(p).unwrap_or(i32::MAX), high);
+            rose |= marks.raise(partition, high);
+            if high < known {
+                marks.lower(partition, high);
+                rewound = true;
+            }
         }
-        if rose {
+        if rewound {
+            tracing::warn!(%topic, "a log went backwards (truncated, or the topic was created again outside sluice); its cached messages are forgotten");
+            self.recent.forget_topic(topic);
+        }
+        if rose || rewound {
             marks.changed.notify_waiters();
         }
         Ok(())
+    }
+
+    /// The topic is gone from Kafka (deleted outside sluice, perhaps to be
+    /// created again): nothing cached of it is kept.
+    fn vanished(&self, topic: &str) {
+        tracing::info!(%topic, "the topic is gone from Kafka; its cached marks and messages are forgotten");
+        self.forget(topic);
+        self.recent.forget_topic(topic);
     }
 
     /// Refreshes every topic in use every `interval`, so that messages
@@ -278,11 +323,30 @@ impl Watermarks {
                     Err(_) => continue,
                 };
                 for (topic, marks) in topics {
-                    if let Err(err) = self.fetch_into(&topic, &marks).await {
-                        tracing::debug!(%topic, error = %err, "watermark refresh failed");
+                    match self.fetch_into(&topic, &marks).await {
+                        Ok(()) => {}
+                        Err(KafkaError::UnknownTopic(_)) => self.vanished(&topic),
+                        Err(err) => {
+                            tracing::debug!(%topic, error = %err, "watermark refresh failed");
+                        }
                     }
                 }
             }
         });
+    }
+}
+
+/// A failed watermark fetch, telling a topic that does not exist (any
+/// more) from a broker that cannot answer.
+fn watermark_error(topic: &str, err: &rdkafka::error::KafkaError) -> KafkaError {
+    match err.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::UnknownTopicOrPartition
+            | RDKafkaErrorCode::UnknownTopic
+            | RDKafkaErrorCode::UnknownPartition,
+        ) => {
+            KafkaError::UnknownTopic(topic.to_owned())
+        }
+        _ => KafkaError::Unavailable(err.to_string()),
     }
 }
