@@ -1,7 +1,7 @@
-//! `http.body_read_timeout_ms`: every request body must arrive within a
+//! `http.body_read_timeout`: every request body must arrive within a
 //! deadline counted from the start of the request.
 //!
-//! actix cuts slow headers (`http.client_request_timeout_ms`) but puts no
+//! actix cuts slow headers (`http.client_request_timeout`) but puts no
 //! limit on the body: a client declaring `Content-Length: 65536` and sending
 //! nothing held its connection for as long as it liked. This middleware
 //! wraps every request's payload in a stream that fails with a

@@ -29,7 +29,7 @@
 //! actix's keep-alive only closes idle HTTP/1 connections; on HTTP/2 it sends
 //! pings, which any client answers, so an idle HTTP/2 connection would live
 //! forever. A watchdog per HTTP/2 connection shuts the socket down once no
-//! request has been in flight for `http.keep_alive_timeout_ms`.
+//! request has been in flight for `http.keep_alive_timeout`.
 
 use std::any::Any;
 use std::cell::Cell;

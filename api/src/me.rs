@@ -4,15 +4,11 @@
 use actix_web::{web, HttpMessage as _, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use crate::auth::Authenticated;
+use crate::auth::Admitted;
 use crate::ratelimit::{Admission, TenantLimits};
 
-pub async fn me(
-    user: Authenticated,
-    req: HttpRequest,
-    limits: web::Data<TenantLimits>,
-) -> HttpResponse {
-    let principal = &user.0;
+pub async fn me(user: Admitted, req: HttpRequest, limits: web::Data<TenantLimits>) -> HttpResponse {
+    let principal: &crate::auth::Principal = &user;
     let admission = req.extensions().get::<Admission>().copied();
     let (nodes, request_burst, node_rps, node_bps) =
         limits.node_share(&principal.tenant, principal.quota);
@@ -41,6 +37,6 @@ pub async fn noop() -> HttpResponse {
 
 /// `GET /_noop/authenticated`: HTTP, TLS, authentication and the rate
 /// limit, and nothing else (benchmark baseline).
-pub async fn noop_authenticated(_user: Authenticated) -> HttpResponse {
+pub async fn noop_authenticated(_user: Admitted) -> HttpResponse {
     HttpResponse::NoContent().finish()
 }

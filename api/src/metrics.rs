@@ -1,7 +1,7 @@
 //! Prometheus metrics, served on the admin listener at `/metrics`. The
 //! recorder is process-wide: one per `sluice serve`.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -10,16 +10,13 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage as _, HttpResponse};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use crate::auth::Principal;
 use crate::ratelimit::Admission;
-
-/// The tenant a request acted for, set by the authentication extractor so
-/// that metrics can be labelled per tenant.
-#[derive(Debug, Clone)]
-pub struct RequestTenant(pub String);
 
 /// Counts every request and times it, by listener, route pattern (never
 /// the raw path, to keep label cardinality bounded), method and status,
-/// and by tenant once it is known.
+/// and by tenant once it is known (the authentication extractor leaves
+/// the principal in the request's extensions).
 pub async fn observe_public(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -52,8 +49,8 @@ async fn observe(
             response
                 .request()
                 .extensions()
-                .get::<RequestTenant>()
-                .map(|t| t.0.clone())
+                .get::<Arc<Principal>>()
+                .map(|principal| principal.tenant.to_string())
                 .unwrap_or_default(),
         ),
         Err(err) => (

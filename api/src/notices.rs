@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tenancy::{ChangeEvent, Store, TenantName};
 
 use crate::auth::Authenticator;
-use crate::consume::{ConsumeAdmission, Consumption};
+use crate::consume::{self, ConsumeAdmission};
 use crate::kafka::{TopicAdmin, Watermarks};
 
 /// The caches a node keeps in step with the cluster.
@@ -18,7 +18,7 @@ pub struct Caches {
     pub auth: Arc<Authenticator>,
     pub topics: Arc<TopicAdmin>,
     pub watermarks: Arc<Watermarks>,
-    pub consumption: Arc<Consumption>,
+    pub consumption: Arc<consume::Service>,
     pub admission: Arc<ConsumeAdmission>,
 }
 

@@ -61,7 +61,7 @@ fn produce() {}
         ("topic" = String, Path),
         ("limit" = Option<u32>, Query, description = "1..=consume.max_limit, default 1"),
         ("group" = Option<String>, Query, description = "a group of the tenant; default: the user's own"),
-        ("wait" = Option<u64>, Query, description = "long poll, ms, up to consume.max_wait_ms"),
+        ("wait" = Option<u64>, Query, description = "long poll, ms, up to consume.max_wait"),
         ("encoding" = Option<String>, Query, description = "`base64`"),
     ),
     responses(

@@ -1,20 +1,23 @@
 //! Request ids: every response carries `X-Request-Id`, the id under which
 //! the request was logged, and every JSON error body carries it as
 //! `request_id`, so a user's bug report leads straight to the log lines.
+//!
+//! Error responses keep their document, typed, in the response's
+//! extensions ([`ErrorDocument`]); the id is added to it and the body
+//! written again, so no body is ever parsed here.
 
-use actix_web::body::{to_bytes, BoxBody, MessageBody};
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage as _, HttpResponse};
 use tracing_actix_web::RequestId;
 
+use crate::error::ErrorDocument;
+
 const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Largest error body worth rewriting; ours are a few hundred bytes.
-const MAX_ERROR_BODY: usize = 64 * 1024;
-
-/// Echoes the request id, and adds it to JSON error bodies.
+/// Echoes the request id, and adds it to error documents.
 pub async fn tag_responses(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -24,31 +27,18 @@ pub async fn tag_responses(
     // they pass through here and are tagged too.
     let response = next.call(req).await?.map_into_boxed_body();
     let Some(id) = id else { return Ok(response) };
-    let is_json_error = response.status().as_u16() >= 400
-        && response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
     let (req, mut res) = response.into_parts();
-    if is_json_error {
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = to_bytes(res.into_body()).await.unwrap_or_default();
-        let mut rebuilt = HttpResponse::build(status);
-        for (name, value) in &headers {
-            rebuilt.insert_header((name.clone(), value.clone()));
+    let document = res.extensions_mut().remove::<ErrorDocument>();
+    if let Some(ErrorDocument(mut fields)) = document {
+        fields.insert(
+            "request_id".to_owned(),
+            serde_json::Value::String(id.clone()),
+        );
+        let mut tagged = HttpResponse::build(res.status());
+        for (name, value) in res.headers() {
+            tagged.insert_header((name.clone(), value.clone()));
         }
-        res = match serde_json::from_slice::<serde_json::Value>(&body) {
-            Ok(serde_json::Value::Object(mut error)) if body.len() <= MAX_ERROR_BODY => {
-                error.insert(
-                    "request_id".to_owned(),
-                    serde_json::Value::String(id.clone()),
-                );
-                rebuilt.json(error)
-            }
-            _ => rebuilt.body(body),
-        };
+        res = tagged.json(fields);
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, value);

@@ -17,7 +17,7 @@ use crate::auth::{Authenticator, TrustedProxies, Verifier};
 use crate::body_deadline::{self, BodyReadTimeout};
 use crate::config::{ConfigError, Settings};
 use crate::connections::{self, Connections};
-use crate::consume::{self, ConsumeAdmission, Consumption};
+use crate::consume::{self, ConsumeAdmission};
 use crate::error;
 use crate::kafka::{
     KafkaError, KafkaGroups, Mirror, Producer, Readers, RecentMessages, TopicAdmin, Watermarks,
@@ -81,24 +81,17 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// What only the public listener's handlers depend on, one `web::Data` each.
+/// Every dependency a handler or extractor may ask for, one `web::Data`
+/// each; each listener registers those its routes use.
 #[derive(Clone)]
-struct Public {
-    producer: web::Data<Producer>,
-    authenticator: web::Data<Authenticator>,
-    announcer: web::Data<Announcer>,
-    limits: web::Data<TenantLimits>,
-    trusted: web::Data<TrustedProxies>,
-    admission: web::Data<ConsumeAdmission>,
-}
-
-/// The shared pieces handlers depend on, one `web::Data` each.
-#[derive(Clone)]
-struct Shared {
+struct Handles {
     store: web::Data<Store>,
     topics: web::Data<TopicAdmin>,
-    watermarks: web::Data<Watermarks>,
-    consumption: web::Data<Consumption>,
+    produce: web::Data<produce::Service>,
+    consume: web::Data<consume::Service>,
+    authenticator: web::Data<Authenticator>,
+    limits: web::Data<TenantLimits>,
+    trusted: web::Data<TrustedProxies>,
     shutdown: web::Data<Shutdown>,
     readiness: web::Data<Readiness>,
 }
@@ -108,17 +101,14 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let token = AdminToken::new(settings.require_admin_token()?);
         let store = Store::connect_lazy(&settings.store_options())?;
-        let producer = Arc::new(Producer::new(
-            &settings.kafka,
-            Duration::from_millis(settings.produce.timeout_ms),
-        )?);
+        let producer = Arc::new(Producer::new(&settings.kafka, settings.produce.timeout)?);
         let topics = Arc::new(TopicAdmin::new(&settings.kafka, producer.clone())?);
         let authenticator = Arc::new(Authenticator::new(
             store.clone(),
-            Duration::from_secs(settings.auth.cache_ttl_seconds),
+            settings.auth.cache_ttl,
             Verifier::new(
                 settings.auth.max_concurrent_verifications,
-                Duration::from_millis(settings.auth.verification_queue_ms),
+                settings.auth.verification_queue,
             ),
             // A quarter of the pool at most for logins not yet cached.
             (settings.database.max_connections as usize / 4).max(1),
@@ -132,49 +122,53 @@ impl Application {
         metrics::spawn_sampler(store.clone(), producer.clone());
         let readiness = web::Data::new(Readiness::spawn(store.clone(), topics.clone()));
         let cluster = Cluster::spawn(store.clone());
-        let limits = web::Data::new(TenantLimits::new(cluster.clone()));
+        let limits = Arc::new(TenantLimits::new(cluster.clone()));
         let admission = Arc::new(ConsumeAdmission::new(store.clone(), cluster));
-        let trusted = web::Data::new(TrustedProxies(settings.http.trusted_networks()?));
+        let trusted = web::Data::new(TrustedProxies(
+            settings
+                .http
+                .trusted_networks()
+                .map_err(ConfigError::from)?,
+        ));
         let recent = RecentMessages::new(settings.consume.read_cache_bytes, RECENT_IDLE);
         let watermarks = Arc::new(Watermarks::new(
             producer.clone(),
-            Duration::from_millis(settings.kafka.request_timeout_ms),
+            settings.kafka.request_timeout,
             recent.clone(),
         ));
         watermarks
             .clone()
-            .spawn_poller(Duration::from_millis(settings.consume.watermark_poll_ms));
-        let readers = Readers::new(
-            &settings.kafka,
-            settings.consume.readers,
-            recent,
-        )?;
+            .spawn_poller(settings.consume.watermark_poll);
+        let readers = Readers::new(&settings.kafka, settings.consume.readers, recent)?;
         readers.spawn_janitor(READER_IDLE);
-        let mirror = match settings.consume.mirror_interval_ms {
-            0 => Mirror::disabled(),
-            ms => Mirror::spawn(&settings.kafka, Duration::from_millis(ms))?,
+        let mirror = match settings.consume.mirror_interval {
+            interval if interval.is_zero() => Mirror::disabled(),
+            interval => Mirror::spawn(&settings.kafka, interval)?,
         };
         let kafka_groups = Arc::new(KafkaGroups::new(&settings.kafka)?);
         consume::spawn_group_retention(
             store.clone(),
             kafka_groups.clone(),
-            settings.consume.group_retention_days,
-            Duration::from_millis(settings.consume.group_sweep_interval_ms),
+            settings.consume.group_retention,
+            settings.consume.group_sweep_interval,
         );
         let group_cleanup = admin::groups::GroupCleanup {
             kafka: kafka_groups,
-            settle: (settings.consume.mirror_interval_ms > 0).then(|| {
-                Duration::from_millis(settings.consume.mirror_interval_ms)
-                    + Duration::from_millis(settings.kafka.request_timeout_ms)
-            }),
+            settle: (!settings.consume.mirror_interval.is_zero())
+                .then(|| settings.consume.mirror_interval + settings.kafka.request_timeout),
         };
-        let consumption = Arc::new(Consumption::new(
-            store.clone(),
+        let shutdown = Shutdown::new();
+        let consumption = Arc::new(consume::Service::new(consume::Parts {
+            store: store.clone(),
             readers,
-            watermarks.clone(),
-            settings.consume.clone(),
+            watermarks: watermarks.clone(),
+            settings: settings.consume.clone(),
             mirror,
-        ));
+            topics: topics.clone(),
+            quotas: limits.clone(),
+            admission: admission.clone(),
+            shutdown: shutdown.clone(),
+        }));
         notices::spawn(
             &store,
             Caches {
@@ -182,25 +176,34 @@ impl Application {
                 topics: topics.clone(),
                 watermarks: watermarks.clone(),
                 consumption: consumption.clone(),
-                admission: admission.clone(),
+                admission,
             },
         );
-        let announcer = web::Data::new(Announcer::spawn(store.clone()));
-        let shared = Shared {
+        let production = produce::Service::new(
+            producer.clone(),
+            topics.clone(),
+            watermarks,
+            Announcer::spawn(store.clone()),
+            limits.clone(),
+            settings.produce.clone(),
+        );
+        let handles = Handles {
             store: web::Data::new(store),
             topics: web::Data::from(topics),
-            watermarks: web::Data::from(watermarks),
-            consumption: web::Data::from(consumption),
-            shutdown: web::Data::new(Shutdown::new()),
+            produce: web::Data::new(production),
+            consume: web::Data::from(consumption),
+            authenticator: web::Data::from(authenticator),
+            limits: web::Data::from(limits),
+            trusted,
+            shutdown: web::Data::new(shutdown.clone()),
             readiness,
         };
-        let shutdown = shutdown_of(&shared);
 
         let admin_listener = bind("admin", settings.admin.listen)?;
         let admin_addr = local_addr("admin", settings.admin.listen, &admin_listener)?;
         let admin = admin_server(
             admin_listener,
-            shared.clone(),
+            handles.clone(),
             AdminOnly {
                 token,
                 prometheus,
@@ -212,19 +215,7 @@ impl Application {
 
         let public_listener = bind("public", settings.listen)?;
         let public_addr = local_addr("public", settings.listen, &public_listener)?;
-        let public = public_server(
-            public_listener,
-            shared,
-            Public {
-                producer: web::Data::from(producer.clone()),
-                authenticator: web::Data::from(authenticator),
-                announcer,
-                limits,
-                trusted,
-                admission: web::Data::from(admission),
-            },
-            &settings,
-        )?;
+        let public = public_server(public_listener, handles, &settings)?;
         Ok(Self {
             admin_addr,
             public_addr,
@@ -263,10 +254,6 @@ impl Application {
         let _ = tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await;
         result.map(|_| ())
     }
-}
-
-fn shutdown_of(shared: &Shared) -> Shutdown {
-    shared.shutdown.get_ref().clone()
 }
 
 fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener, StartupError> {
@@ -311,7 +298,7 @@ struct AdminOnly {
 
 fn admin_server(
     listener: TcpListener,
-    shared: Shared,
+    handles: Handles,
     only: AdminOnly,
     settings: &Settings,
 ) -> std::io::Result<Server> {
@@ -328,7 +315,7 @@ fn admin_server(
         quota: settings.quota,
         min_byte_burst: settings.produce.max_message_bytes as u64,
     });
-    let body_timeout = web::Data::new(BodyReadTimeout(settings.http.body_read_timeout()));
+    let body_timeout = web::Data::new(BodyReadTimeout(settings.http.body_read_timeout));
     let server = HttpServer::new(move || {
         let (json, query, path) = json_configs();
         App::new()
@@ -341,12 +328,11 @@ fn admin_server(
             .wrap(from_fn(metrics::observe_admin))
             .wrap(from_fn(request_id::tag_responses))
             .wrap(TracingLogger::default())
-            .app_data(shared.store.clone())
-            .app_data(shared.topics.clone())
-            .app_data(shared.watermarks.clone())
-            .app_data(shared.consumption.clone())
-            .app_data(shared.shutdown.clone())
-            .app_data(shared.readiness.clone())
+            .app_data(handles.store.clone())
+            .app_data(handles.topics.clone())
+            .app_data(handles.consume.clone())
+            .app_data(handles.shutdown.clone())
+            .app_data(handles.readiness.clone())
             .app_data(token.clone())
             .app_data(metrics_token.clone())
             .app_data(defaults.clone())
@@ -368,8 +354,8 @@ fn admin_server(
             .default_service(web::to(error::route_not_found))
     })
     .workers(2)
-    .keep_alive(settings.http.keep_alive_timeout())
-    .client_request_timeout(settings.http.client_request_timeout())
+    .keep_alive(settings.http.keep_alive_timeout)
+    .client_request_timeout(settings.http.client_request_timeout)
     .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
     .disable_signals()
     .listen(listener)?
@@ -379,17 +365,18 @@ fn admin_server(
 
 fn public_server(
     listener: TcpListener,
-    shared: Shared,
-    public: Public,
+    handles: Handles,
     settings: &Settings,
 ) -> Result<Server, StartupError> {
     let addr = settings.listen;
-    let produce_settings = web::Data::new(settings.produce.clone());
     let noop_routes = settings.http.noop_routes;
-    let body_timeout = web::Data::new(BodyReadTimeout(settings.http.body_read_timeout()));
+    let body_timeout = web::Data::new(BodyReadTimeout(settings.http.body_read_timeout));
     let connections = Connections::new(
         settings.http.connection_limits(),
-        settings.http.trusted_networks()?,
+        settings
+            .http
+            .trusted_networks()
+            .map_err(ConfigError::from)?,
     );
     let server = HttpServer::new(move || {
         let (json, query, path) = json_configs();
@@ -405,19 +392,13 @@ fn public_server(
             .wrap(from_fn(metrics::observe_public))
             .wrap(from_fn(request_id::tag_responses))
             .wrap(TracingLogger::default())
-            .app_data(shared.store.clone())
-            .app_data(shared.topics.clone())
-            .app_data(public.limits.clone())
-            .app_data(public.trusted.clone())
-            .app_data(public.producer.clone())
-            .app_data(public.authenticator.clone())
-            .app_data(public.announcer.clone())
-            .app_data(public.admission.clone())
-            .app_data(shared.watermarks.clone())
-            .app_data(shared.consumption.clone())
-            .app_data(shared.shutdown.clone())
-            .app_data(shared.readiness.clone())
-            .app_data(produce_settings.clone())
+            .app_data(handles.authenticator.clone())
+            .app_data(handles.limits.clone())
+            .app_data(handles.trusted.clone())
+            .app_data(handles.produce.clone())
+            .app_data(handles.consume.clone())
+            .app_data(handles.shutdown.clone())
+            .app_data(handles.readiness.clone())
             .app_data(body_timeout.clone())
             .app_data(json)
             .app_data(query)
@@ -442,8 +423,8 @@ fn public_server(
             )
             .default_service(web::to(error::route_not_found))
     })
-    .keep_alive(settings.http.keep_alive_timeout())
-    .client_request_timeout(settings.http.client_request_timeout())
+    .keep_alive(settings.http.keep_alive_timeout)
+    .client_request_timeout(settings.http.client_request_timeout)
     // actix counts per worker and stops accepting at its cap; the
     // registry's total, enforced in `on_connect`, is the real cap.
     .max_connections(settings.http.max_connections)
@@ -454,15 +435,8 @@ fn public_server(
     )
     .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
     .disable_signals();
-    let server = if settings.tls.enabled {
-        let (Some(cert), Some(key)) = (&settings.tls.cert, &settings.tls.key) else {
-            return Err(ConfigError::Invalid {
-                key: "tls.cert",
-                reason: "must be set while tls.enabled is true".into(),
-            }
-            .into());
-        };
-        let resolver = Arc::new(CertResolver::new(cert, key)?);
+    let server = if let Some(files) = settings.tls.files().map_err(ConfigError::from)? {
+        let resolver = Arc::new(CertResolver::new(&files.cert, &files.key)?);
         tls::reload_on_sighup(resolver.clone());
         server
             .listen_rustls_0_23(listener, tls::server_config(resolver)?)

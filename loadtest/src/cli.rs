@@ -3,16 +3,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
-/// Which HTTP version the connection pool speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-pub enum HttpVersion {
-    /// HTTP/1.1 keep-alive: one request in flight per connection.
-    H1,
-    /// HTTP/2 over ALPN: many streams per connection.
-    H2,
-}
+pub use crate::client::HttpVersion;
 
 /// Load scenarios and native-Kafka baselines for sluice, reported as ratios
 /// measured in one run.

@@ -11,7 +11,14 @@ use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::cli::HttpVersion;
+/// Which HTTP version the connection pool speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum HttpVersion {
+    /// HTTP/1.1 keep-alive: one request in flight per connection.
+    H1,
+    /// HTTP/2 over ALPN: many streams per connection.
+    H2,
+}
 
 /// A pool of keep-alive connections to one sluice public listener.
 #[derive(Debug, Clone)]

@@ -37,7 +37,7 @@ pub struct GroupView {
     lag: Option<i64>,
     partitions: Vec<PartitionLag>,
     /// When a GET last used the group (to within a minute); it is deleted
-    /// once unused for `consume.group_retention_days`.
+    /// once unused for `consume.group_retention`.
     last_used_at: Option<DateTime<Utc>>,
 }
 
@@ -181,7 +181,7 @@ pub async fn reset(
 pub struct GroupCleanup {
     pub kafka: Arc<KafkaGroups>,
     /// How long a mirror flush already under way on some node may take to
-    /// land (`consume.mirror_interval_ms` plus a margin): the Kafka group
+    /// land (`consume.mirror_interval` plus a margin): the Kafka group
     /// is deleted once more after it, as such a flush re-creates it.
     pub settle: Option<Duration>,
 }

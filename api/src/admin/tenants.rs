@@ -96,7 +96,7 @@ pub async fn update(
 pub async fn delete(
     store: web::Data<Store>,
     topics: web::Data<TopicAdmin>,
-    consumption: web::Data<crate::consume::Consumption>,
+    consumption: web::Data<crate::consume::Service>,
     actor: AuditActor,
     path: web::Path<String>,
     query: web::Query<DeleteQuery>,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tenancy::{Store, TenantName, TopicName, TopicRecord};
 
 use super::AuditActor;
-use crate::consume::Consumption;
+use crate::consume;
 use crate::error::ApiError;
 use crate::kafka::{PartitionInfo, TopicAdmin, ALLOWED_TOPIC_CONFIG};
 
@@ -150,7 +150,7 @@ pub async fn show(
 pub async fn delete(
     store: web::Data<Store>,
     topics: web::Data<TopicAdmin>,
-    consumption: web::Data<Consumption>,
+    consumption: web::Data<consume::Service>,
     actor: AuditActor,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -166,7 +166,7 @@ pub async fn delete(
 pub async fn delete_all_in_kafka(
     store: &Store,
     topics: &TopicAdmin,
-    consumption: &Consumption,
+    consumption: &consume::Service,
     tenant: &TenantName,
 ) -> Result<(), ApiError> {
     let names = store
@@ -187,7 +187,7 @@ pub async fn delete_all_in_kafka(
 /// announcement, within the longest read they may have in progress.
 async fn stop_reading(
     store: &Store,
-    consumption: &Consumption,
+    consumption: &consume::Service,
     tenant: &TenantName,
     names: &[TopicName],
 ) -> Result<(), ApiError> {

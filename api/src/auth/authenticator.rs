@@ -6,7 +6,7 @@
 //! per-node key, so that neither holds anything a password could be
 //! recovered from:
 //! - **logins** hold the principal (tenant, grants, quota) for
-//!   `auth.cache_ttl_seconds`. A busy client never sees that expiry: past
+//!   `auth.cache_ttl`. A busy client never sees that expiry: past
 //!   half the TTL, a hit is served at once and one background re-read of the
 //!   user's row replaces it.
 //! - **verified** remembers which stored hash a password was verified

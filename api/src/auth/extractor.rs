@@ -1,5 +1,6 @@
-//! The authenticated user as an extractor: a handler that takes
-//! [`Authenticated`] cannot run without valid credentials.
+//! The caller as extractors: a handler that takes [`Authenticated`]
+//! cannot run without valid credentials, and one that takes [`Admitted`]
+//! cannot run over its tenant's rate limit either.
 
 use std::sync::Arc;
 
@@ -18,13 +19,20 @@ use crate::ratelimit::{client_address, TenantLimits};
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
 
-/// The realm named in `WWW-Authenticate`.
-pub const REALM: &str = "sluice";
-
-/// A request's verified user, admitted by its tenant's rate limit. A
-/// handler that takes it cannot run unauthenticated or over quota.
+/// A request's verified user. A handler that takes it cannot run
+/// unauthenticated. The principal is also left in the request's
+/// extensions, where the metrics middleware finds the tenant to label the
+/// request with.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Arc<Principal>);
+
+impl std::ops::Deref for Authenticated {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
 
 impl FromRequest for Authenticated {
     type Error = ApiError;
@@ -32,7 +40,6 @@ impl FromRequest for Authenticated {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let authenticator = req.app_data::<web::Data<Authenticator>>().cloned();
-        let limits = req.app_data::<web::Data<TenantLimits>>().cloned();
         let trusted = req
             .app_data::<web::Data<TrustedProxies>>()
             .cloned()
@@ -52,7 +59,6 @@ impl FromRequest for Authenticated {
             let Some((username, password)) = credentials else {
                 return Err(ApiError::Unauthenticated);
             };
-            let authenticator = authenticator.into_inner();
             let principal = match authenticator
                 .authenticate(&username, &password, address)
                 .await
@@ -61,19 +67,48 @@ impl FromRequest for Authenticated {
                 Err(AuthError::Rejected) => return Err(ApiError::Unauthenticated),
                 Err(AuthError::Unavailable(err)) => return Err(ApiError::Tenancy(err)),
                 Err(AuthError::Throttled(retry_after)) => {
-                    return Err(ApiError::LoginThrottled { retry_after })
+                    return Err(ApiError::login_throttled(retry_after))
                 }
                 Err(AuthError::Overloaded(retry_after)) => {
-                    return Err(ApiError::Overloaded { retry_after })
+                    return Err(ApiError::overloaded(retry_after))
                 }
             };
-            req.extensions_mut()
-                .insert(crate::metrics::RequestTenant(principal.tenant.to_string()));
+            req.extensions_mut().insert(principal.clone());
+            Ok(Authenticated(principal))
+        })
+    }
+}
+
+/// A verified user whose request its tenant's rate limit admitted. Every
+/// data-plane route that does work asks for this one, so none can forget
+/// the quota; the admission is left in the request's extensions for the
+/// `RateLimit-*` headers and `/me`.
+#[derive(Debug, Clone)]
+pub struct Admitted(pub Authenticated);
+
+impl std::ops::Deref for Admitted {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+impl FromRequest for Admitted {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limits = req.app_data::<web::Data<TenantLimits>>().cloned();
+        let authenticated = Authenticated::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let user = authenticated.await?;
             if let Some(limits) = limits {
-                let admission = limits.admit_request(&principal.tenant, principal.quota)?;
+                let admission = limits.admit_request(&user.tenant, user.quota)?;
                 req.extensions_mut().insert(admission);
             }
-            Ok(Authenticated(principal))
+            Ok(Admitted(user))
         })
     }
 }

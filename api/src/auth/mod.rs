@@ -7,6 +7,6 @@ mod principal;
 mod verifier;
 
 pub use authenticator::{AuthError, Authenticator};
-pub use extractor::{Authenticated, TrustedProxies, REALM};
+pub use extractor::{Admitted, Authenticated, TrustedProxies};
 pub use principal::{Access, Principal};
 pub use verifier::{Overloaded, Verifier};

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 pub use client::{AdminClient, CliError};
 
-/// Exit codes of `sluice admin`, documented in the README.
+/// Exit codes of `sluice admin`, documented in docs/operations.md.
 pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILURE: u8 = 1;

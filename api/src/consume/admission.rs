@@ -4,7 +4,7 @@
 //!
 //! Slots bound what one tenant can hold of a node: a consume (a long poll
 //! above all) keeps a connection, a worker's attention and a reader's time
-//! for up to `consume.max_wait_ms`. Each node admits its share of
+//! for up to `consume.max_wait`. Each node admits its share of
 //! `quota.max_concurrent_consumes` (the quota over the live nodes, at least
 //! one), so a thousand open long polls from one tenant get 429s past their
 //! share, and other tenants keep theirs.
@@ -16,7 +16,7 @@ use std::time::Duration;
 use moka::future::Cache;
 use tenancy::{GroupAdmission, GroupName, Quota, Store, TenantName};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::ratelimit::Cluster;
 
 /// How long a node trusts that a group exists and was recently marked as
@@ -120,8 +120,8 @@ impl ConsumeAdmission {
                 "kind" => "concurrent_consumes",
             )
             .increment(1);
-            return Err(ApiError::Busy {
-                code: "too_many_consumes",
+            return Err(ApiError::Throttled {
+                code: Code::TooManyConsumes,
                 retry_after: BUSY_RETRY_AFTER,
                 message: format!(
                     "this tenant already runs {running} consumes on this node, its share of quota.max_concurrent_consumes ({} over {} node(s)); retry when one of them has answered",

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use tenancy::GroupName;
 
 use crate::config::ConsumeSettings;
-use crate::error::ApiError;
-use crate::produce::Encoding;
+use crate::encoding::Encoding;
+use crate::error::{ApiError, Code};
 
 /// As it arrives: strings, so that a bad number gets a precise message.
 #[derive(Debug, Default, Deserialize)]
@@ -29,8 +29,8 @@ pub struct ConsumeParams {
     pub encoding: Encoding,
 }
 
-fn bad(code: &'static str, message: String) -> ApiError {
-    ApiError::BadRequest { code, message }
+fn bad(code: Code, message: String) -> ApiError {
+    ApiError::Input { code, message }
 }
 
 impl ConsumeQuery {
@@ -49,7 +49,7 @@ impl ConsumeQuery {
                 }
                 _ => {
                     return Err(bad(
-                        "invalid_limit",
+                        Code::InvalidLimit,
                         format!(
                             "limit must be a whole number in 1..={}, not '{text}'",
                             settings.max_limit
@@ -61,13 +61,15 @@ impl ConsumeQuery {
         let wait = match &self.wait {
             None => Duration::ZERO,
             Some(text) => match text.parse::<u64>() {
-                Ok(ms) if ms <= settings.max_wait_ms => Duration::from_millis(ms),
+                Ok(ms) if Duration::from_millis(ms) <= settings.max_wait => {
+                    Duration::from_millis(ms)
+                }
                 _ => {
                     return Err(bad(
-                        "invalid_wait",
+                        Code::InvalidWait,
                         format!(
                             "wait must be milliseconds in 0..={}, not '{text}'",
-                            settings.max_wait_ms
+                            settings.max_wait.as_millis()
                         ),
                     ))
                 }
@@ -94,15 +96,15 @@ mod tests {
         ConsumeSettings {
             max_limit: 1000,
             max_response_bytes: 1 << 20,
-            max_wait_ms: 30_000,
+            max_wait: Duration::from_secs(30),
             readers: 2,
             read_cache_bytes: 0,
-            read_timeout_ms: 500,
-            lease_ms: None,
-            watermark_poll_ms: 1000,
-            mirror_interval_ms: 0,
-            group_retention_days: 7,
-            group_sweep_interval_ms: 600_000,
+            read_timeout: Duration::from_millis(500),
+            lease: None,
+            watermark_poll: Duration::from_secs(1),
+            mirror_interval: Duration::ZERO,
+            group_retention: Duration::from_secs(7 * 86_400),
+            group_sweep_interval: Duration::from_secs(600),
         }
     }
 
@@ -131,17 +133,17 @@ mod tests {
             let err = query(Some(limit), None, None)
                 .validate(&settings(), "acme.app")
                 .unwrap_err();
-            assert_eq!(err.code(), "invalid_limit", "{limit}");
+            assert_eq!(err.code().as_str(), "invalid_limit", "{limit}");
         }
         for wait in ["-5", "100000000000", "soon"] {
             let err = query(None, Some(wait), None)
                 .validate(&settings(), "acme.app")
                 .unwrap_err();
-            assert_eq!(err.code(), "invalid_wait", "{wait}");
+            assert_eq!(err.code().as_str(), "invalid_wait", "{wait}");
         }
         let err = query(None, None, Some("a b"))
             .validate(&settings(), "acme.app")
             .unwrap_err();
-        assert_eq!(err.code(), "invalid_group");
+        assert_eq!(err.code().as_str(), "invalid_group");
     }
 }

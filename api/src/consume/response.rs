@@ -7,8 +7,33 @@ use base64::Engine as _;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
+use actix_web::HttpResponse;
+use tenancy::TopicName;
+
+use super::{Delivery, RESET_HEADER, SKIPPED_HEADER};
+use crate::encoding::Encoding;
 use crate::kafka::ConsumedMessage;
-use crate::produce::Encoding;
+
+/// The answer to a GET: the messages as a JSON array, in the order they
+/// were read, with the skip and reset headers.
+pub fn render(topic: &TopicName, delivery: Delivery, encoding: Encoding) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response.insert_header(("Cache-Control", "no-store"));
+    if delivery.skipped > 0 {
+        response.insert_header((SKIPPED_HEADER, delivery.skipped.to_string()));
+    } else if delivery.reset {
+        response.insert_header((SKIPPED_HEADER, "0"));
+    }
+    if delivery.reset {
+        response.insert_header((RESET_HEADER, "truncated"));
+    }
+    let messages: Vec<OutMessage> = delivery
+        .messages
+        .into_iter()
+        .map(|m| OutMessage::new(topic.as_str(), m, encoding))
+        .collect();
+    response.json(messages)
+}
 
 /// Text as it goes out, and whether it had to be base64.
 fn encode(bytes: &[u8], encoding: Encoding) -> (String, bool) {

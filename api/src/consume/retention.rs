@@ -1,6 +1,6 @@
-//! The group janitor: every `consume.group_sweep_interval_ms`, one node of
+//! The group janitor: every `consume.group_sweep_interval`, one node of
 //! the cluster (whichever takes the Postgres advisory lock) deletes groups
-//! no GET has used for `consume.group_retention_days`, their cursors, and
+//! no GET has used for `consume.group_retention`, their cursors, and
 //! then their mirrored Kafka groups.
 //!
 //! Their `sluice_consumer_lag` series cannot be deleted: the metrics facade
@@ -17,18 +17,17 @@ use crate::kafka::KafkaGroups;
 /// Most groups removed in one transaction; a sweep loops until done.
 const SWEEP_BATCH: i64 = 500;
 
-/// Starts the janitor; a retention of 0 days keeps groups for ever.
+/// Starts the janitor; a retention of 0 keeps groups for ever.
 pub fn spawn_group_retention(
     store: Store,
     kafka: Arc<KafkaGroups>,
-    retention_days: u32,
+    retention: Duration,
     interval: Duration,
 ) {
-    if retention_days == 0 {
-        tracing::info!("consume.group_retention_days is 0: unused groups are kept");
+    if retention.is_zero() {
+        tracing::info!("consume.group_retention is 0: unused groups are kept");
         return;
     }
-    let retention = Duration::from_secs(u64::from(retention_days) * 86_400);
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -66,7 +65,7 @@ async fn sweep(store: &Store, kafka: &KafkaGroups, retention: Duration) {
             Ok(deleted) => tracing::info!(
                 groups = expired.len(),
                 kafka_groups = deleted,
-                "deleted groups unused for longer than consume.group_retention_days"
+                "deleted groups unused for longer than consume.group_retention"
             ),
             Err(err) => tracing::warn!(
                 groups = expired.len(),

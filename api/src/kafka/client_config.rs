@@ -4,7 +4,7 @@
 use rdkafka::ClientConfig;
 use secrecy::ExposeSecret;
 
-use crate::config::KafkaSettings;
+use super::settings::KafkaSettings;
 
 /// The connection properties every client shares. Tenant input never
 /// reaches this: only operator configuration does.
@@ -12,13 +12,10 @@ pub fn base_config(settings: &KafkaSettings) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &settings.bootstrap_servers)
-        .set(
-            "security.protocol",
-            settings.security_protocol.to_ascii_lowercase(),
-        )
+        .set("security.protocol", settings.security_protocol.as_str())
         .set("client.id", "sluice");
-    if let Some(mechanism) = &settings.sasl.mechanism {
-        config.set("sasl.mechanism", mechanism.to_ascii_uppercase());
+    if let Some(mechanism) = settings.sasl.mechanism {
+        config.set("sasl.mechanism", mechanism.as_str());
     }
     if let Some(username) = &settings.sasl.username {
         config.set("sasl.username", username);
@@ -40,7 +37,9 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::config::{KafkaSaslSettings, KafkaSslSettings, PropertyValue};
+    use crate::kafka::{
+        KafkaSaslSettings, KafkaSslSettings, PropertyValue, SaslMechanism, SecurityProtocol,
+    };
 
     #[test]
     fn confluent_cloud_style_sasl_ssl_settings_reach_librdkafka() {
@@ -48,9 +47,9 @@ mod tests {
         properties.insert("linger.ms".to_owned(), PropertyValue::Integer(5));
         let settings = KafkaSettings {
             bootstrap_servers: "pkc-1.europe-west1.gcp.confluent.cloud:9092".into(),
-            security_protocol: "SASL_SSL".into(),
+            security_protocol: SecurityProtocol::SaslSsl,
             sasl: KafkaSaslSettings {
-                mechanism: Some("plain".into()),
+                mechanism: Some(SaslMechanism::Plain),
                 username: Some("KEY".into()),
                 password: Some("SECRET".to_owned().into()),
             },
@@ -59,7 +58,7 @@ mod tests {
             },
             properties,
             replication_factor: 3,
-            request_timeout_ms: 5000,
+            request_timeout: std::time::Duration::from_secs(5),
         };
 
         let config = base_config(&settings);

@@ -43,16 +43,6 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// The stable code a client sees, in the error body and in the
-    /// message's own result.
-    pub fn code(self) -> &'static str {
-        match self {
-            Rejection::TooLarge => "message_too_large",
-            Rejection::InvalidRecord => "invalid_message",
-            Rejection::InvalidTimestamp => "invalid_timestamp",
-        }
-    }
-
     fn explain(self) -> &'static str {
         match self {
             Rejection::TooLarge => {
@@ -155,7 +145,9 @@ mod tests {
         match failure {
             DeliveryFailure::NotPersisted(_) => "not_persisted",
             DeliveryFailure::Unknown(_) => "unknown",
-            DeliveryFailure::Rejected(rejection, _) => rejection.code(),
+            DeliveryFailure::Rejected(Rejection::TooLarge, _) => "too_large",
+            DeliveryFailure::Rejected(Rejection::InvalidRecord, _) => "invalid_record",
+            DeliveryFailure::Rejected(Rejection::InvalidTimestamp, _) => "invalid_timestamp",
         }
     }
 
@@ -168,17 +160,14 @@ mod tests {
         // Refused by librdkafka before it was queued: no status.
         assert_eq!(
             sorted(RDKafkaErrorCode::MessageSizeTooLarge, None),
-            "message_too_large"
+            "too_large"
         );
         // Refused by the broker.
         for code in [
             RDKafkaErrorCode::MessageSizeTooLarge,
             RDKafkaErrorCode::MessageBatchTooLarge,
         ] {
-            assert_eq!(
-                sorted(code, Some(Persistence::NotPersisted)),
-                "message_too_large"
-            );
+            assert_eq!(sorted(code, Some(Persistence::NotPersisted)), "too_large");
         }
     }
 
@@ -187,15 +176,15 @@ mod tests {
         let not = Some(Persistence::NotPersisted);
         assert_eq!(
             sorted(RDKafkaErrorCode::InvalidMessage, not),
-            "invalid_message"
+            "invalid_record"
         );
         assert_eq!(
             sorted(RDKafkaErrorCode::InvalidRecord, not),
-            "invalid_message"
+            "invalid_record"
         );
         assert_eq!(
             sorted(RDKafkaErrorCode::InvalidMessageSize, not),
-            "invalid_message"
+            "invalid_record"
         );
         assert_eq!(
             sorted(RDKafkaErrorCode::InvalidTimestamp, not),

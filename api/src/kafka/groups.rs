@@ -11,7 +11,7 @@ use rdkafka::error::RDKafkaErrorCode;
 
 use super::client_config::base_config;
 use super::error::KafkaError;
-use crate::config::KafkaSettings;
+use super::settings::KafkaSettings;
 
 /// An admin client of its own, so that group clean-up never queues behind
 /// topic administration.
@@ -33,7 +33,7 @@ impl KafkaGroups {
             .map_err(|e| KafkaError::Config(e.to_string()))?;
         Ok(Self {
             admin,
-            timeout: Duration::from_millis(settings.request_timeout_ms),
+            timeout: settings.request_timeout,
         })
     }
 

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use super::client_config::base_config;
 use super::error::KafkaError;
-use crate::config::KafkaSettings;
+use super::settings::KafkaSettings;
 
 /// (Kafka group id, topic, partition) → next offset.
 type Positions = HashMap<(String, String, i32), i64>;
@@ -34,7 +34,7 @@ pub struct Mirror {
 }
 
 impl Mirror {
-    /// A mirror that does nothing (`consume.mirror_interval_ms = 0`).
+    /// A mirror that does nothing (`consume.mirror_interval = 0`).
     pub fn disabled() -> Self {
         Self { tx: None }
     }
@@ -45,7 +45,7 @@ impl Mirror {
             .create()
             .map_err(|e| KafkaError::Config(e.to_string()))?;
         let admin = Arc::new(admin);
-        let timeout = Duration::from_millis(settings.request_timeout_ms);
+        let timeout = settings.request_timeout;
         let (tx, mut rx) = mpsc::channel::<(String, String, i32, i64)>(100_000);
         tokio::spawn(async move {
             let mut pending = Positions::new();

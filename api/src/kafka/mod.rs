@@ -12,10 +12,10 @@ mod mirror;
 mod producer;
 mod readers;
 mod recent;
+mod settings;
 mod topics;
 mod watermarks;
 
-pub use client_config::base_config;
 pub use consumed::ConsumedMessage;
 pub use delivery::{Delivered, DeliveryFailure, Rejection};
 pub use error::KafkaError;
@@ -24,5 +24,10 @@ pub use mirror::Mirror;
 pub use producer::{OutgoingMessage, Producer};
 pub use readers::{ReadOutcome, ReadRequest, Readers};
 pub use recent::RecentMessages;
+pub use settings::{
+    KafkaSaslSettings, KafkaSettings, KafkaSslSettings, PropertyValue, SaslMechanism,
+    SecurityProtocol, DEFAULT_PRODUCER_MESSAGE_MAX_BYTES, KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+    PRODUCER_MESSAGE_MAX_BYTES, RECORD_BATCH_OVERHEAD, RECORD_OVERHEAD,
+};
 pub use topics::{OffsetTarget, PartitionInfo, TopicAdmin, TopicDescription, ALLOWED_TOPIC_CONFIG};
 pub use watermarks::{TopicMarks, Watermarks};

@@ -20,7 +20,7 @@ use super::client_config::base_config;
 use super::delivery::{classify, Delivered, DeliveryFailure};
 use super::error::KafkaError;
 use super::message_status::persistence;
-use crate::config::{
+use super::settings::{
     KafkaSettings, DEFAULT_PRODUCER_MESSAGE_MAX_BYTES, PRODUCER_MESSAGE_MAX_BYTES,
 };
 

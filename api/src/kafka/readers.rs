@@ -23,7 +23,7 @@ use super::consumed::ConsumedMessage;
 use super::error::KafkaError;
 use super::headers::read_headers;
 use super::recent::RecentMessages;
-use crate::config::KafkaSettings;
+use super::settings::KafkaSettings;
 
 /// What to read.
 #[derive(Debug, Clone)]
@@ -535,14 +535,14 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::{guarded, lock, new_consumer, reposition, ReadOutcome, ReadRequest, Reader};
-    use crate::config::{KafkaSaslSettings, KafkaSettings, KafkaSslSettings};
     use crate::kafka::KafkaError;
+    use crate::kafka::{KafkaSaslSettings, KafkaSettings, KafkaSslSettings, SecurityProtocol};
 
     /// A reader positioned on `t`[0] at 42; its consumer never connects.
     fn positioned_reader() -> Reader {
         let settings = KafkaSettings {
             bootstrap_servers: "127.0.0.1:1".into(),
-            security_protocol: "plaintext".into(),
+            security_protocol: SecurityProtocol::Plaintext,
             sasl: KafkaSaslSettings {
                 mechanism: None,
                 username: None,
@@ -551,7 +551,7 @@ mod tests {
             ssl: KafkaSslSettings { ca_location: None },
             properties: Default::default(),
             replication_factor: 1,
-            request_timeout_ms: 1000,
+            request_timeout: Duration::from_secs(1),
         };
         Reader {
             consumer: new_consumer(&settings).unwrap(),

@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::client_config::base_config;
 use super::error::KafkaError;
 use super::producer::Producer;
-use crate::config::KafkaSettings;
+use super::settings::KafkaSettings;
 
 /// How long a known partition count is trusted. Partitions are only ever
 /// added, and deletions through sluice invalidate at once.
@@ -97,7 +97,7 @@ impl TopicAdmin {
             admin,
             lookup: Arc::new(lookup),
             producer,
-            timeout: Duration::from_millis(settings.request_timeout_ms),
+            timeout: settings.request_timeout,
             replication_factor: settings.replication_factor,
             known: Cache::builder()
                 .time_to_live(KNOWN_TTL)

@@ -344,9 +344,7 @@ fn watermark_error(topic: &str, err: &rdkafka::error::KafkaError) -> KafkaError 
             RDKafkaErrorCode::UnknownTopicOrPartition
             | RDKafkaErrorCode::UnknownTopic
             | RDKafkaErrorCode::UnknownPartition,
-        ) => {
-            KafkaError::UnknownTopic(topic.to_owned())
-        }
+        ) => KafkaError::UnknownTopic(topic.to_owned()),
         _ => KafkaError::Unavailable(err.to_string()),
     }
 }

@@ -4,8 +4,7 @@
 mod announce;
 pub mod request;
 pub mod response;
-
-use std::time::Duration;
+mod service;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -16,14 +15,12 @@ use actix_web::{HttpResponse, ResponseError as _};
 use futures::StreamExt;
 
 pub use announce::Announcer;
-pub use request::{Encoding, Format, ProduceQuery};
+pub use request::{Format, ProduceQuery};
+pub use service::{Outcomes, Service};
 
-use crate::auth::{Access, Authenticated};
+use crate::auth::{Access, Admitted};
 use crate::body_deadline::timeout_of;
-use crate::config::ProduceSettings;
-use crate::error::ApiError;
-use crate::kafka::{DeliveryFailure, Producer, TopicAdmin, Watermarks};
-use crate::ratelimit::TenantLimits;
+use crate::error::{ApiError, Code};
 
 /// Refuses a body whose declared length is over the limit before reading
 /// it, or authenticating, or anything else.
@@ -32,8 +29,8 @@ pub async fn limit_declared_body(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let limit = req
-        .app_data::<web::Data<ProduceSettings>>()
-        .map_or(usize::MAX, |s| s.max_body_bytes);
+        .app_data::<web::Data<Service>>()
+        .map_or(usize::MAX, |s| s.settings().max_body_bytes);
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -47,7 +44,7 @@ pub async fn limit_declared_body(
 }
 
 /// Reads the body, stopping as soon as it passes the limit (a chunked body
-/// declares no length), or at the body deadline (`http.body_read_timeout_ms`,
+/// declares no length), or at the body deadline (`http.body_read_timeout`,
 /// enforced on the payload by [`crate::body_deadline`]).
 async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, ApiError> {
     let mut body = BytesMut::new();
@@ -56,8 +53,8 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, 
             Some(timeout) => ApiError::BodyTimeout {
                 timeout_ms: timeout.as_millis(),
             },
-            None => ApiError::BadRequest {
-                code: "unreadable_body",
+            None => ApiError::Input {
+                code: Code::UnreadableBody,
                 message: format!("the request body could not be read: {e}"),
             },
         })?;
@@ -69,81 +66,18 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, 
     Ok(body)
 }
 
-/// The produce handler. Its arguments are extractors, one per dependency.
-#[allow(clippy::too_many_arguments)]
+/// `POST /topic/{topic}`: parses, hands the batch to the [`Service`] and
+/// renders each message's outcome.
 pub async fn produce(
-    user: Authenticated,
+    user: Admitted,
     path: web::Path<String>,
     query: web::Query<ProduceQuery>,
     payload: web::Payload,
-    producer: web::Data<Producer>,
-    topics: web::Data<TopicAdmin>,
-    limits: web::Data<ProduceSettings>,
-    watermarks: web::Data<Watermarks>,
-    announcer: web::Data<Announcer>,
-    quotas: web::Data<TenantLimits>,
+    service: web::Data<Service>,
 ) -> Result<HttpResponse, ApiError> {
-    let topic = user.0.authorize(&path, Access::Write)?;
-    let body = read_body(payload, limits.max_body_bytes).await?;
-    let messages = request::parse(&query, &body, &limits)?;
-    let bytes: usize = messages.iter().map(request::size).sum();
-    quotas.charge_before(&user.0.tenant, user.0.quota, bytes as u64)?;
-    let partitions = topics.partitions(topic.as_str()).await?;
-    if let Some((index, p)) = messages
-        .iter()
-        .enumerate()
-        .find_map(|(i, m)| m.partition.filter(|p| *p >= partitions).map(|p| (i, p)))
-    {
-        return Err(ApiError::BadRequest {
-            code: "invalid_partition",
-            message: format!("message {index}: partition {p} does not exist; '{topic}' has {partitions} partition(s)"),
-        });
-    }
-    let deadline = Duration::from_millis(limits.timeout_ms);
-    let outcomes = match tokio::time::timeout(
-        deadline,
-        producer.send_batch(topic.as_str(), &messages),
-    )
-    .await
-    {
-        Ok(outcomes) => outcomes,
-        Err(_) => {
-            let unknown = DeliveryFailure::Unknown(
-                "the request deadline passed before Kafka answered".into(),
-            );
-            vec![Err(unknown); messages.len()]
-        }
-    };
-    let tenant = user.0.tenant.to_string();
-    let (mut stored, mut stored_bytes) = (0u64, 0u64);
-    for (message, outcome) in messages.iter().zip(&outcomes) {
-        match outcome {
-            Ok(_) => {
-                stored += 1;
-                stored_bytes += request::size(message) as u64;
-            }
-            Err(DeliveryFailure::Rejected(rejection, _)) => {
-                // The client's fault, not Kafka's: kept out of the delivery
-                // errors that page operators.
-                metrics::counter!("sluice_produce_rejected_total", "code" => rejection.code())
-                    .increment(1);
-            }
-            Err(failure) => {
-                let kind = match failure {
-                    DeliveryFailure::Unknown(_) => "unknown",
-                    _ => "not_persisted",
-                };
-                metrics::counter!("sluice_produce_delivery_errors_total", "kind" => kind)
-                    .increment(1);
-            }
-        }
-    }
-    metrics::counter!("sluice_messages_produced_total", "tenant" => tenant.clone())
-        .increment(stored);
-    metrics::counter!("sluice_bytes_produced_total", "tenant" => tenant).increment(stored_bytes);
-    for delivered in outcomes.iter().flatten() {
-        watermarks.observe(topic.as_str(), delivered.partition, delivered.offset + 1);
-        announcer.announce(topic.as_str(), delivered.partition, delivered.offset + 1);
-    }
+    let topic = user.authorize(&path, Access::Write)?;
+    let body = read_body(payload, service.settings().max_body_bytes).await?;
+    let batch = request::parse(&query, &body, service.settings())?;
+    let outcomes = service.produce(&user, &topic, batch).await?;
     Ok(response::respond(outcomes))
 }

@@ -10,7 +10,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::config::ProduceSettings;
-use crate::error::ApiError;
+use crate::encoding::Encoding;
+use crate::error::{ApiError, Code};
 use crate::kafka::OutgoingMessage;
 
 /// `?format=`: a JSON array of messages (default), or one raw value.
@@ -20,17 +21,6 @@ pub enum Format {
     #[default]
     Json,
     Raw,
-}
-
-/// `?encoding=`: how keys, values and header values are written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Encoding {
-    /// UTF-8 strings, as they are.
-    #[default]
-    None,
-    /// Base64 (standard alphabet, padded), for binary data.
-    Base64,
 }
 
 /// The query string of `POST /topic/{topic}`.
@@ -97,12 +87,10 @@ fn decode(
 ) -> Result<Vec<u8>, ApiError> {
     match encoding {
         Encoding::None => Ok(text.into_bytes()),
-        Encoding::Base64 => BASE64
-            .decode(text.as_bytes())
-            .map_err(|e| ApiError::BadRequest {
-                code: "invalid_base64",
-                message: format!("message {index}: {field} is not valid base64: {e}"),
-            }),
+        Encoding::Base64 => BASE64.decode(text.as_bytes()).map_err(|e| ApiError::Input {
+            code: Code::InvalidBase64,
+            message: format!("message {index}: {field} is not valid base64: {e}"),
+        }),
     }
 }
 
@@ -124,8 +112,8 @@ fn check_size(
 ) -> Result<(), ApiError> {
     let bytes = size(message);
     if bytes > limits.max_message_bytes {
-        return Err(ApiError::TooLarge {
-            code: "message_too_large",
+        return Err(ApiError::Input {
+            code: Code::MessageTooLarge,
             message: format!(
                 "message {index} has {bytes} bytes of key, value and headers; the limit is {}",
                 limits.max_message_bytes
@@ -161,26 +149,26 @@ pub fn parse(
         }
         Format::Json => {
             if query.key.is_some() {
-                return Err(ApiError::BadRequest {
-                    code: "invalid_query",
+                return Err(ApiError::Input {
+                    code: Code::InvalidQuery,
                     message: "?key= applies to format=raw only; JSON messages carry their own Key"
                         .into(),
                 });
             }
             let items: Vec<&RawValue> =
-                serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
-                    code: "malformed_json",
+                serde_json::from_slice(body).map_err(|e| ApiError::Input {
+                    code: Code::MalformedJson,
                     message: format!("the body must be a JSON array of messages: {e}"),
                 })?;
             if items.is_empty() {
-                return Err(ApiError::BadRequest {
-                    code: "empty_batch",
+                return Err(ApiError::Input {
+                    code: Code::EmptyBatch,
                     message: "the array holds no message".into(),
                 });
             }
             if items.len() > limits.max_batch_messages {
-                return Err(ApiError::TooLarge {
-                    code: "batch_too_large",
+                return Err(ApiError::Input {
+                    code: Code::BatchTooLarge,
                     message: format!(
                         "the batch has {} messages; the limit is {}",
                         items.len(),
@@ -193,8 +181,8 @@ pub fn parse(
                 .enumerate()
                 .map(|(index, raw)| {
                     let json: JsonMessage =
-                        serde_json::from_str(raw.get()).map_err(|e| ApiError::BadRequest {
-                            code: "invalid_message",
+                        serde_json::from_str(raw.get()).map_err(|e| ApiError::Input {
+                            code: Code::InvalidMessage,
                             message: format!("message {index}: {e}"),
                         })?;
                     to_outgoing(query.encoding, index, json, limits)
@@ -210,8 +198,8 @@ fn to_outgoing(
     json: JsonMessage,
     limits: &ProduceSettings,
 ) -> Result<OutgoingMessage, ApiError> {
-    let invalid = |message: String| ApiError::BadRequest {
-        code: "invalid_message",
+    let invalid = |message: String| ApiError::Input {
+        code: Code::InvalidMessage,
         message,
     };
     if json.partition.is_some_and(|p| p < 0) {
@@ -255,7 +243,7 @@ mod tests {
             max_body_bytes: 1 << 20,
             max_message_bytes: 100,
             max_batch_messages: 3,
-            timeout_ms: 5000,
+            timeout: std::time::Duration::from_secs(5),
         }
     }
 
@@ -264,7 +252,7 @@ mod tests {
     }
 
     fn code(result: Result<Vec<OutgoingMessage>, ApiError>) -> String {
-        result.unwrap_err().code()
+        result.unwrap_err().code().as_str().to_owned()
     }
 
     #[test]

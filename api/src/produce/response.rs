@@ -7,11 +7,21 @@
 //! passing reason (503 with `Retry-After`), then one Kafka refused for
 //! good (413 or 400: fix it, retrying it unchanged fails again).
 
-use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde::Serialize;
 
+use crate::error::{respond_with, Code};
 use crate::kafka::{Delivered, DeliveryFailure, Rejection};
+
+impl From<Rejection> for Code {
+    fn from(rejection: Rejection) -> Code {
+        match rejection {
+            Rejection::TooLarge => Code::MessageTooLarge,
+            Rejection::InvalidRecord => Code::InvalidMessage,
+            Rejection::InvalidTimestamp => Code::InvalidTimestamp,
+        }
+    }
+}
 
 /// Where Kafka stored one message.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -32,10 +42,33 @@ pub enum MessageResult {
         /// duplicate it), or why Kafka refused it for good:
         /// `message_too_large`, `invalid_message`, `invalid_timestamp`.
         #[serde(rename = "Error")]
-        error: &'static str,
+        #[schema(value_type = String)]
+        error: MessageError,
         #[serde(rename = "Message")]
         message: String,
     },
+}
+
+/// One message's failure: a per-message status, or the catalogue code of
+/// Kafka's refusal.
+#[derive(Debug, Clone, Copy)]
+pub enum MessageError {
+    /// Certainly not written: safe to retry.
+    NotPersisted,
+    /// Perhaps written: a retry may duplicate it.
+    Unknown,
+    /// Refused for good.
+    Refused(Code),
+}
+
+impl Serialize for MessageError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(match self {
+            MessageError::NotPersisted => "not_persisted",
+            MessageError::Unknown => "unknown",
+            MessageError::Refused(code) => code.as_str(),
+        })
+    }
 }
 
 /// The success body: `{"offsets":[{"Partition":p,"Offset":o}, …]}`.
@@ -47,7 +80,8 @@ pub struct Offsets {
 /// A produce that was not wholly acknowledged.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Failure {
-    code: &'static str,
+    #[schema(value_type = String)]
+    code: Code,
     message: String,
     results: Vec<MessageResult>,
 }
@@ -86,63 +120,57 @@ pub fn respond(outcomes: Vec<Result<Delivered, DeliveryFailure>>) -> HttpRespons
                 offset: d.offset,
             }),
             Err(DeliveryFailure::NotPersisted(message)) => MessageResult::Failed {
-                error: "not_persisted",
+                error: MessageError::NotPersisted,
                 message,
             },
             Err(DeliveryFailure::Unknown(message)) => MessageResult::Failed {
-                error: "unknown",
+                error: MessageError::Unknown,
                 message,
             },
             Err(DeliveryFailure::Rejected(rejection, message)) => MessageResult::Failed {
-                error: rejection.code(),
+                error: MessageError::Refused(rejection.into()),
                 message,
             },
         })
         .collect();
-    let (status, code, message) = if any_unknown {
+    let (code, message) = if any_unknown {
         (
-            StatusCode::GATEWAY_TIMEOUT,
-            "delivery_unknown",
+            Code::DeliveryUnknown,
             format!("{failed} of {total} message(s) were not acknowledged, and some may have been written; see results"),
         )
     } else if not_persisted > 0 {
         let code = if not_persisted == total {
-            "kafka_unavailable"
+            Code::KafkaUnavailable
         } else {
-            "partial_failure"
+            Code::PartialFailure
         };
         (
-            StatusCode::SERVICE_UNAVAILABLE,
             code,
             format!("{failed} of {total} message(s) were not written; retry only those marked not_persisted"),
         )
     } else {
         // Only refusals for good are left; the first names the answer.
         let rejection = first_rejection.unwrap_or(Rejection::InvalidRecord);
-        let status = match rejection {
-            Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Rejection::InvalidRecord | Rejection::InvalidTimestamp => StatusCode::BAD_REQUEST,
-        };
         (
-            status,
-            rejection.code(),
+            rejection.into(),
             format!("{failed} of {total} message(s) were refused by Kafka and would be refused again as they are; see results"),
         )
     };
-    let mut response = HttpResponse::build(status);
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.insert_header(("Retry-After", "1"));
-    }
-    response.json(Failure {
+    respond_with(
         code,
-        message,
-        results,
-    })
+        std::time::Duration::from_secs(1),
+        &Failure {
+            code,
+            message,
+            results,
+        },
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use actix_web::body::to_bytes;
+    use actix_web::http::StatusCode;
     use serde_json::Value;
 
     use super::*;

@@ -22,7 +22,7 @@ use moka::sync::Cache;
 use tenancy::{Quota, TenantName};
 
 use super::Cluster;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
 
@@ -93,7 +93,8 @@ impl TenantLimiter {
     }
 
     fn retry_after(&self, wait: Duration) -> ApiError {
-        ApiError::RateLimited {
+        ApiError::Throttled {
+            code: Code::RateLimited,
             retry_after: wait,
             message: format!(
                 "over this tenant's quota ({} requests/s, {} bytes/s); retry after {} s",
@@ -216,8 +217,8 @@ impl TenantLimits {
     ) -> Result<(), ApiError> {
         let limiter = self.limiter(tenant, quota);
         if bytes > u64::from(limiter.byte_burst) {
-            return Err(ApiError::TooLarge {
-                code: "exceeds_quota_burst",
+            return Err(ApiError::Input {
+                code: Code::ExceedsQuotaBurst,
                 message: format!(
                     "the request carries {bytes} bytes, more than this node's share of the tenant's byte burst ({})",
                     limiter.byte_burst

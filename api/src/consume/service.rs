@@ -1,0 +1,470 @@
+//! The consume orchestration: cursors leased in Postgres, Kafka read with
+//! no database connection held, long polls on the node's watermarks, and
+//! the per-tenant caps. The handler only parses and renders.
+//!
+//! Each attempt leases partitions in Postgres (one short statement), reads
+//! them at their cursors holding no database connection, then advances the
+//! cursors and clears the lease in another short statement, and only then
+//! answers. A long poll (`wait`) waits between attempts on the node's
+//! watermark notifier, holding no database connection either.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::future::Cache;
+use tenancy::store::{LeaseRequest, LeasedPartition};
+use tenancy::{GroupName, Store, TenantName, TopicName};
+
+use super::admission::ConsumeAdmission;
+use super::query::ConsumeParams;
+use crate::auth::Principal;
+use crate::config::ConsumeSettings;
+use crate::error::ApiError;
+use crate::kafka::{
+    ConsumedMessage, Mirror, ReadOutcome, ReadRequest, Readers, TopicAdmin, TopicMarks, Watermarks,
+};
+use crate::ratelimit::TenantLimits;
+use crate::shutdown::Shutdown;
+
+/// What one GET delivered.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    pub messages: Vec<ConsumedMessage>,
+    /// Messages skipped because a cursor had fallen behind retention.
+    pub skipped: i64,
+    /// A cursor was beyond the end of the log and moved to the end.
+    pub reset: bool,
+}
+
+/// The consume machinery of a node: cursors, leases, readers, watermarks
+/// and the per-tenant admission, behind [`Service::consume`].
+pub struct Service {
+    store: Store,
+    readers: Readers,
+    watermarks: std::sync::Arc<Watermarks>,
+    settings: ConsumeSettings,
+    mirror: Mirror,
+    topics: Arc<TopicAdmin>,
+    quotas: Arc<TenantLimits>,
+    admission: Arc<ConsumeAdmission>,
+    shutdown: Shutdown,
+    /// (tenant, group, topic) whose cursor rows exist, to skip the insert.
+    known_cursors: Cache<(String, String, String), ()>,
+    /// Turns the tie-break between partitions read equally long ago.
+    rotation: AtomicU32,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("consume::Service").finish_non_exhaustive()
+    }
+}
+
+/// What a [`Service`] is built from.
+pub struct Parts {
+    pub store: Store,
+    pub readers: Readers,
+    pub watermarks: Arc<Watermarks>,
+    pub settings: ConsumeSettings,
+    pub mirror: Mirror,
+    pub topics: Arc<TopicAdmin>,
+    pub quotas: Arc<TenantLimits>,
+    pub admission: Arc<ConsumeAdmission>,
+    pub shutdown: Shutdown,
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("consume::Parts").finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    pub fn new(parts: Parts) -> Self {
+        let Parts {
+            store,
+            readers,
+            watermarks,
+            settings,
+            mirror,
+            topics,
+            quotas,
+            admission,
+            shutdown,
+        } = parts;
+        Self {
+            store,
+            readers,
+            watermarks,
+            settings,
+            mirror,
+            topics,
+            quotas,
+            admission,
+            shutdown,
+            known_cursors: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(600))
+                .build(),
+            rotation: AtomicU32::new(0),
+        }
+    }
+
+    /// Stops this node's readers on a topic about to be deleted.
+    pub async fn release_topic(&self, topic: &str) {
+        self.readers.release_topic(topic).await;
+        // A read that began before the notice may still cache what it
+        // read; it ends within the grace, so forget the topic once more
+        // then (a topic created again must not be served old messages).
+        let recent = self.readers.recent().clone();
+        let topic = topic.to_owned();
+        let grace = self.release_grace();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            recent.forget_topic(&topic);
+        });
+    }
+
+    /// How long the other nodes may need to stop reading a topic once told
+    /// to: a read in progress ends within the read timeout.
+    pub fn release_grace(&self) -> Duration {
+        self.settings.read_timeout + Duration::from_millis(250)
+    }
+
+    /// Forgets which cursor rows exist, e.g. after a topic was deleted.
+    pub fn forget_cursors(&self) {
+        self.known_cursors.invalidate_all();
+    }
+
+    /// Forgets everything cached that notices keep fresh: known cursor
+    /// rows and the recently read messages.
+    pub fn forget_all(&self) {
+        self.forget_cursors();
+        self.readers.recent().forget_all();
+    }
+
+    async fn ensure_cursors(
+        &self,
+        tenant: &TenantName,
+        group: &GroupName,
+        topic: &TopicName,
+        marks: &TopicMarks,
+    ) -> Result<(), ApiError> {
+        let key = (tenant.to_string(), group.to_string(), topic.to_string());
+        if self.known_cursors.contains_key(&key) {
+            return Ok(());
+        }
+        // A new group starts at the earliest retained offset.
+        self.store
+            .ensure_cursors(tenant, group, topic, &marks.lows())
+            .await?;
+        self.known_cursors.insert(key, ()).await;
+        Ok(())
+    }
+
+    /// One lease-read-commit round, within one time budget: the lease is
+    /// one short statement, the read holds no database connection, and a
+    /// second short statement commits what was read if the lease is still
+    /// this GET's.
+    async fn attempt(
+        &self,
+        tenant: &TenantName,
+        group: &GroupName,
+        topic: &TopicName,
+        marks: &TopicMarks,
+        limit: usize,
+    ) -> Result<Delivery, ApiError> {
+        let deadline = Instant::now() + self.settings.read_budget();
+        self.ensure_cursors(tenant, group, topic, marks).await?;
+        let highs = marks.highs();
+        let lease = self
+            .store
+            .lease(LeaseRequest {
+                tenant,
+                group,
+                topic,
+                highs: &highs,
+                wanted: i64::try_from(limit).unwrap_or(i64::MAX),
+                duration: self.settings.lease(),
+                rotation: self.rotation.fetch_add(1, Ordering::Relaxed),
+            })
+            .await?;
+        if lease.partitions.is_empty() {
+            return Ok(Delivery::default());
+        }
+        let taken_over = lease.taken_over();
+        if taken_over > 0 {
+            // A node died mid-read (or overran its lease): its partitions
+            // are read again from the same cursors.
+            tracing::info!(%tenant, %group, %topic, partitions = taken_over, "took over expired leases");
+            metrics::counter!("sluice_consume_leases_expired_total", "tenant" => tenant.to_string())
+                .increment(taken_over as u64);
+        }
+        let leased = lease.partitions.clone();
+        let mut reads: Vec<(i32, ReadOutcome)> = Vec::new();
+        let mut delivered = 0usize;
+        let mut bytes = 0usize;
+        let max_bytes = self.settings.max_response_bytes;
+        for partition in &leased {
+            let remaining = limit - delivered;
+            if remaining == 0 || (bytes >= max_bytes && delivered > 0) || Instant::now() >= deadline
+            {
+                break;
+            }
+            let outcome = match self
+                .read_partition(
+                    topic,
+                    partition,
+                    remaining,
+                    max_bytes.saturating_sub(bytes),
+                    deadline,
+                )
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(err) if delivered == 0 => {
+                    if let Err(release) = lease.release().await {
+                        tracing::debug!(error = %release, "cannot release a lease; it will expire");
+                    }
+                    return Err(err.into());
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "a partition read failed; answering with what was read");
+                    break;
+                }
+            };
+            delivered += outcome.messages.len();
+            bytes += outcome
+                .messages
+                .iter()
+                .map(ConsumedMessage::size)
+                .sum::<usize>();
+            reads.push((partition.partition, outcome));
+        }
+        let advances: Vec<(i32, i64)> = reads
+            .iter()
+            .zip(&leased)
+            .filter(|((_, outcome), leased)| outcome.next_cursor != leased.next_offset)
+            .map(|((partition, outcome), _)| (*partition, outcome.next_cursor))
+            .collect();
+        let read: Vec<i32> = reads.iter().map(|(partition, _)| *partition).collect();
+        // The cursors move before a single byte of the answer is written.
+        let settled = lease.commit(&advances, &read).await?;
+        let mut batch = Delivery::default();
+        let mut from_cache = 0usize;
+        for ((partition, outcome), leased) in reads.into_iter().zip(&leased) {
+            if !settled.kept.contains(&partition) {
+                // The lease expired and another GET took the partition
+                // over: it delivers these messages, this one must not.
+                tracing::warn!(%tenant, %group, %topic, partition, "lost a lease before committing; dropping what was read");
+                metrics::counter!("sluice_consume_leases_lost_total", "tenant" => tenant.to_string())
+                    .increment(1);
+                continue;
+            }
+            if let Some(end) = outcome.end {
+                self.watermarks.observe(topic.as_str(), partition, end);
+            }
+            if outcome.truncated {
+                self.watermarks
+                    .truncated(topic.as_str(), partition, outcome.next_cursor);
+                report_truncation(
+                    tenant,
+                    group,
+                    topic,
+                    partition,
+                    leased.next_offset,
+                    outcome.next_cursor,
+                );
+                batch.reset = true;
+            }
+            batch.skipped += outcome.skipped;
+            from_cache += outcome.from_cache;
+            batch.messages.extend(outcome.messages);
+        }
+        let kafka_group = group.kafka_id(tenant);
+        for (partition, next_offset) in &advances {
+            if settled.kept.contains(partition) {
+                self.mirror
+                    .record(&kafka_group, topic.as_str(), *partition, *next_offset);
+            }
+        }
+        if from_cache > 0 {
+            metrics::counter!("sluice_consume_cache_messages_total", "tenant" => tenant.to_string())
+                .increment(from_cache as u64);
+        }
+        // Lag of the leased partitions as the lease saw them; one series
+        // per (tenant, group, topic) active on this node.
+        metrics::gauge!(
+            "sluice_consumer_lag",
+            "tenant" => tenant.to_string(),
+            "group" => group.to_string(),
+            "topic" => topic.to_string(),
+        )
+        .set(lease_lag(&leased, &advances) as f64);
+        Ok(batch)
+    }
+}
+
+impl Service {
+    /// Reads one leased partition at its cursor. A cursor beyond the
+    /// watermark this node knows is checked against Kafka first: if the
+    /// log really ends before it (truncated, or the topic created again
+    /// outside sluice), it moves to the end without a read, since some
+    /// brokers (tansu) answer a fetch past the end with nothing at all
+    /// rather than an out-of-range error.
+    async fn read_partition(
+        &self,
+        topic: &TopicName,
+        leased: &LeasedPartition,
+        max_messages: usize,
+        max_bytes: usize,
+        deadline: Instant,
+    ) -> Result<ReadOutcome, crate::kafka::KafkaError> {
+        let mut known_high = leased.end_offset;
+        if leased.next_offset > known_high {
+            let (_, high) = self
+                .watermarks
+                .fetch_partition(topic.as_str(), leased.partition)
+                .await?;
+            if high <= leased.next_offset {
+                return Ok(ReadOutcome {
+                    next_cursor: high,
+                    end: Some(high),
+                    truncated: high < leased.next_offset,
+                    ..ReadOutcome::default()
+                });
+            }
+            known_high = high;
+        }
+        let request = ReadRequest {
+            topic: topic.to_string(),
+            partition: leased.partition,
+            cursor: leased.next_offset,
+            max_messages,
+            max_bytes: max_bytes.max(1),
+            deadline,
+            known_high,
+        };
+        self.readers.read(request).await
+    }
+}
+
+/// Messages left behind the leased partitions' high watermarks once the
+/// cursors have moved.
+fn lease_lag(leased: &[LeasedPartition], advances: &[(i32, i64)]) -> i64 {
+    leased
+        .iter()
+        .map(|leased| {
+            let moved = advances
+                .iter()
+                .find(|(p, _)| *p == leased.partition)
+                .map_or(leased.next_offset, |(_, to)| *to);
+            (leased.end_offset - moved).max(0)
+        })
+        .sum()
+}
+
+/// A cursor found beyond the end of the log (truncated, or the topic was
+/// created again outside sluice) moved to the end: logged and counted per
+/// tenant, and flagged on the response.
+fn report_truncation(
+    tenant: &TenantName,
+    group: &GroupName,
+    topic: &TopicName,
+    partition: i32,
+    from: i64,
+    to: i64,
+) {
+    tracing::warn!(%tenant, %group, %topic, partition, from, to, "the cursor was beyond the end of the log (truncated); moved to the end");
+    metrics::counter!(
+        "sluice_consume_cursor_resets_total",
+        "tenant" => tenant.to_string(),
+        "reason" => "truncated",
+    )
+    .increment(1);
+}
+
+impl Service {
+    /// The limits a query is validated against.
+    pub fn settings(&self) -> &ConsumeSettings {
+        &self.settings
+    }
+
+    /// Serves one GET for `principal` (already authorized to read
+    /// `topic`): admission, then lease-read-commit attempts until messages
+    /// come, the long poll ends or the node drains. The cursors have moved
+    /// before this returns, and the bytes are charged to the tenant.
+    pub async fn consume(
+        &self,
+        principal: &Principal,
+        topic: &TopicName,
+        params: &ConsumeParams,
+    ) -> Result<Delivery, ApiError> {
+        let tenant = &principal.tenant;
+        // Held until the answer is built: a long poll counts while it waits.
+        let _slot = self.admission.take_slot(tenant, &principal.quota)?;
+        let partitions = self.topics.partitions(topic.as_str()).await?;
+        let mut marks = self.watermarks.get(topic.as_str(), partitions).await?;
+        self.admission.admit_group(tenant, &params.group).await?;
+        let deadline = Instant::now() + params.wait;
+        let batch = loop {
+            if marks.retired() {
+                // The cache dropped these marks (the topic changed, or
+                // notices may have been lost): go on with fresh ones if
+                // Kafka gives them, else wait out the poll on the old ones.
+                if let Ok(fresh) = self.fresh_marks(topic).await {
+                    marks = fresh;
+                }
+            }
+            // Register for wake-ups before looking, so none is missed.
+            let changed = marks.changed();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let batch = self
+                .attempt(tenant, &params.group, topic, &marks, params.limit)
+                .await?;
+            if !batch.messages.is_empty()
+                || Instant::now() >= deadline
+                || self.shutdown.is_draining()
+            {
+                break batch;
+            }
+            tokio::select! {
+                () = &mut changed => {}
+                () = tokio::time::sleep_until(deadline.into()) => {}
+                // A draining node answers its long polls now, with what it has.
+                () = self.shutdown.draining() => {}
+            }
+        };
+        self.account(principal, &batch);
+        Ok(batch)
+    }
+
+    async fn fresh_marks(&self, topic: &TopicName) -> Result<Arc<TopicMarks>, ApiError> {
+        let partitions = self.topics.partitions(topic.as_str()).await?;
+        Ok(self.watermarks.get(topic.as_str(), partitions).await?)
+    }
+
+    /// Charges the delivered bytes (known only now) and counts them.
+    fn account(&self, principal: &Principal, batch: &Delivery) {
+        let tenant = &principal.tenant;
+        let bytes: usize = batch.messages.iter().map(ConsumedMessage::size).sum();
+        self.quotas
+            .charge_after(tenant, principal.quota, bytes as u64);
+        metrics::counter!("sluice_messages_consumed_total", "tenant" => tenant.to_string())
+            .increment(batch.messages.len() as u64);
+        metrics::counter!("sluice_bytes_consumed_total", "tenant" => tenant.to_string())
+            .increment(bytes as u64);
+        if batch.skipped > 0 {
+            report_skipped(tenant, batch.skipped);
+        }
+    }
+}
+
+/// Reports messages skipped because a cursor fell behind retention.
+fn report_skipped(tenant: &TenantName, skipped: i64) {
+    tracing::warn!(%tenant, skipped, "messages skipped: the cursor had fallen behind retention");
+    metrics::counter!("sluice_consume_skipped_messages_total", "tenant" => tenant.to_string())
+        .increment(u64::try_from(skipped).unwrap_or(0));
+}
