@@ -63,8 +63,16 @@ pub struct Settings {
 pub enum ConfigError {
     #[error("configuration error: {0}")]
     Load(String),
+    /// Not `#[from]`: the key and reason are the whole message, and a
+    /// source would print them twice.
     #[error("configuration error: {0}")]
-    Invalid(#[from] Invalid),
+    Invalid(Invalid),
+}
+
+impl From<Invalid> for ConfigError {
+    fn from(invalid: Invalid) -> Self {
+        ConfigError::Invalid(invalid)
+    }
 }
 
 /// The compiled-in defaults, but for durations: those are serde defaults

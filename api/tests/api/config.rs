@@ -64,7 +64,7 @@ async fn serve_refuses_a_lease_no_longer_than_the_read_timeout_and_names_the_key
         None,
     )
     .await;
-    assert_fails_naming(&output, "consume.lease_ms");
+    assert_fails_naming(&output, "consume.lease");
 }
 
 #[tokio::test]
@@ -114,7 +114,7 @@ async fn serve_refuses_a_wrongly_typed_value_in_the_config_file() {
 #[tokio::test]
 async fn serve_refuses_a_zero_body_read_timeout_and_names_the_key() {
     let output = serve_with(&[("SLUICE_HTTP__BODY_READ_TIMEOUT_MS", "0")], None).await;
-    assert_fails_naming(&output, "http.body_read_timeout_ms");
+    assert_fails_naming(&output, "http.body_read_timeout");
 }
 
 #[tokio::test]
