@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod produce;
 pub mod ratelimit;
 pub mod request_id;
+pub mod routes;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::kafka::OutgoingMessage;
 
 /// `?format=`: a JSON array of messages (default), or one raw value.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     #[default]
@@ -23,7 +23,7 @@ pub enum Format {
 }
 
 /// `?encoding=`: how keys, values and header values are written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
     /// UTF-8 strings, as they are.
