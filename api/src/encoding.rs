@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 /// How keys, values and header values are written in a JSON body.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
     /// UTF-8 strings, as they are.

@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod produce;
 pub mod ratelimit;
 pub mod request_id;
+pub mod routes;
 pub mod setting;
 pub mod shutdown;
 pub mod startup;

@@ -23,12 +23,12 @@ use crate::kafka::{
     KafkaError, KafkaGroups, Mirror, Producer, Readers, RecentMessages, TopicAdmin, Watermarks,
 };
 use crate::notices::{self, Caches};
-use crate::produce;
-use crate::produce::Announcer;
+use crate::produce::{self, Announcer};
 use crate::ratelimit::{Cluster, LoginThrottle, TenantLimits};
+use crate::routes::{self, PublicOptions};
 use crate::shutdown::{self, Shutdown};
 use crate::tls::{self, CertResolver, TlsError};
-use crate::{keep_alive, me, metrics, openapi, request_id};
+use crate::{keep_alive, metrics, request_id};
 
 /// How long requests in flight may take to finish after SIGTERM.
 const SHUTDOWN_GRACE_SECONDS: u64 = 10;
@@ -318,7 +318,7 @@ fn admin_server(
     let body_timeout = web::Data::new(BodyReadTimeout(settings.http.body_read_timeout));
     let server = HttpServer::new(move || {
         let (json, query, path) = json_configs();
-        App::new()
+        let app = App::new()
             .wrap(from_fn(body_deadline::read_within_deadline))
             .wrap(
                 ErrorHandlers::new()
@@ -341,17 +341,8 @@ fn admin_server(
             .app_data(group_cleanup.clone())
             .app_data(json)
             .app_data(query)
-            .app_data(path)
-            .route("/healthz", web::get().to(admin::healthz))
-            .route("/readyz", web::get().to(admin::readyz))
-            .service(
-                web::resource("/metrics")
-                    .wrap(from_fn(admin::require_metrics_token))
-                    .route(web::get().to(metrics::render)),
-            )
-            .route("/openapi.json", web::get().to(openapi::admin_document))
-            .configure(admin::routes)
-            .default_service(web::to(error::route_not_found))
+            .app_data(path);
+        routes::admin(app)
     })
     .workers(2)
     .keep_alive(settings.http.keep_alive_timeout)
@@ -369,7 +360,10 @@ fn public_server(
     settings: &Settings,
 ) -> Result<Server, StartupError> {
     let addr = settings.listen;
-    let noop_routes = settings.http.noop_routes;
+    let route_options = PublicOptions {
+        noop_routes: settings.http.noop_routes,
+        consume: settings.consume.clone(),
+    };
     let body_timeout = web::Data::new(BodyReadTimeout(settings.http.body_read_timeout));
     let connections = Connections::new(
         settings.http.connection_limits(),
@@ -380,7 +374,7 @@ fn public_server(
     );
     let server = HttpServer::new(move || {
         let (json, query, path) = json_configs();
-        App::new()
+        let app = App::new()
             .wrap(from_fn(keep_alive::keep_alive_after_refusal))
             .wrap(from_fn(body_deadline::read_within_deadline))
             .wrap(
@@ -402,26 +396,8 @@ fn public_server(
             .app_data(body_timeout.clone())
             .app_data(json)
             .app_data(query)
-            .app_data(path)
-            .route("/healthz", web::get().to(admin::healthz))
-            .route("/readyz", web::get().to(admin::readyz))
-            .route("/me", web::get().to(me::me))
-            .route("/openapi.json", web::get().to(openapi::public_document))
-            .configure(|cfg| {
-                if noop_routes {
-                    cfg.route("/_noop", web::get().to(me::noop)).route(
-                        "/_noop/authenticated",
-                        web::get().to(me::noop_authenticated),
-                    );
-                }
-            })
-            .service(
-                web::resource("/topic/{topic}")
-                    .wrap(from_fn(produce::limit_declared_body))
-                    .route(web::post().to(produce::produce))
-                    .route(web::get().to(consume::consume)),
-            )
-            .default_service(web::to(error::route_not_found))
+            .app_data(path);
+        routes::public(app, &route_options)
     })
     .keep_alive(settings.http.keep_alive_timeout)
     .client_request_timeout(settings.http.client_request_timeout)

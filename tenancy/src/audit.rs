@@ -3,7 +3,7 @@
 //! its audit row cannot exist.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::PgConnection;
 
 use crate::error::{Error, Result};
@@ -34,8 +34,8 @@ impl Actor {
     }
 }
 
-/// One audit row as the admin API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+/// One audit row as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -43,13 +43,11 @@ pub struct AuditEntry {
     pub action: String,
     pub tenant: Option<String>,
     pub target: String,
-    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 
 /// Filters for listing the audit log; all optional, newest first.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub tenant: Option<String>,
     pub action: Option<String>,

@@ -7,9 +7,11 @@ use crate::names::GrantPrefix;
 
 /// What one user may do on the topics under one prefix. Anything no grant
 /// covers is denied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+///
+/// `Serialize` is for the audit log's `details`, which records grants as
+/// they were given; the admin API answers with its own view of a grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Grant {
-    #[schema(value_type = String, example = "acme.orders.")]
     pub prefix: GrantPrefix,
     pub read: bool,
     pub write: bool,

@@ -9,7 +9,6 @@ use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::distributions::{Alphanumeric, DistString};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 
 use crate::error::{Error, Result};
 
@@ -125,16 +124,10 @@ impl Password {
 }
 
 /// Credentials returned once, when a user is created or its password rotated.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug)]
 pub struct NewCredentials {
     pub username: String,
-    #[serde(serialize_with = "expose_password")]
-    #[schema(value_type = String)]
     pub password: Password,
-}
-
-fn expose_password<S: serde::Serializer>(p: &Password, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(p.expose())
 }
 
 #[cfg(test)]

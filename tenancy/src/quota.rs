@@ -7,7 +7,10 @@ use crate::error::ValidationError;
 
 /// A tenant's limits. Bursts are expressed in seconds of rate, so that one
 /// number scales both the request and the byte bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+///
+/// `Deserialize` reads the configured defaults (`quota.*`), `Serialize`
+/// writes quotas into the audit log; HTTP bodies use the api crate's views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
     pub requests_per_second: u32,
@@ -95,8 +98,7 @@ impl Quota {
 
 /// A partial quota: on create, the missing fields come from the configured
 /// defaults; on update, from the tenant's current quota.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QuotaPatch {
     pub requests_per_second: Option<u32>,
     pub bytes_per_second: Option<u64>,

@@ -1,12 +1,19 @@
 //! `/v1/tenants/{tenant}/users/{user}/grants`: add, list, remove.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpResponse};
 use tenancy::{GrantPrefix, Store};
 
 use super::users::{tenant_and_user, GrantBody};
+use super::views::{self, GrantView};
 use super::AuditActor;
 use crate::error::ApiError;
+use crate::openapi::{names, AdminErrors};
 
+/// Add a grant.
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(("tenant" = names::TenantName, Path), ("user" = names::UserName, Path)),
+    responses((status = 201, body = GrantView), AdminErrors))]
+#[post("/tenants/{tenant}/users/{user}/grants")]
 pub async fn add(
     store: web::Data<Store>,
     actor: AuditActor,
@@ -16,17 +23,32 @@ pub async fn add(
     let (tenant, user) = tenant_and_user(&path)?;
     let grant = body.parse(&tenant)?;
     store.add_grant(&tenant, &actor.0, &user, &grant).await?;
-    Ok(HttpResponse::Created().json(grant))
+    Ok(HttpResponse::Created().json(GrantView::from(grant)))
 }
 
+/// List a user's grants.
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(("tenant" = names::TenantName, Path), ("user" = names::UserName, Path)),
+    responses((status = 200, body = Vec<GrantView>), AdminErrors))]
+#[get("/tenants/{tenant}/users/{user}/grants")]
 pub async fn list(
     store: web::Data<Store>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, user) = tenant_and_user(&path)?;
-    Ok(HttpResponse::Ok().json(store.user(&tenant, &user).await?.grants))
+    let grants: Vec<GrantView> = views::all(store.user(&tenant, &user).await?.grants);
+    Ok(HttpResponse::Ok().json(grants))
 }
 
+/// Remove the grant on a prefix.
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(
+        ("tenant" = names::TenantName, Path),
+        ("user" = names::UserName, Path),
+        ("prefix" = names::GrantPrefix, Path),
+    ),
+    responses((status = 204, description = "Removed"), AdminErrors))]
+#[delete("/tenants/{tenant}/users/{user}/grants/{prefix}")]
 pub async fn remove(
     store: web::Data<Store>,
     actor: AuditActor,

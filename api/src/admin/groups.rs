@@ -6,17 +6,22 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tenancy::{GroupName, Store, TenantName, TopicName};
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType};
+use utoipa::openapi::{KnownFormat, RefOr, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::AuditActor;
 use crate::error::ApiError;
 use crate::kafka::{KafkaGroups, OffsetTarget, TopicAdmin};
+use crate::openapi::{names, AdminErrors};
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// A group's position and lag on one partition.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PartitionLag {
     partition: i32,
     /// The next offset the group will receive.
@@ -25,12 +30,15 @@ pub struct PartitionLag {
     lag: Option<i64>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// A consumer group on one topic.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct GroupView {
+    #[schema(value_type = names::GroupName)]
     group: String,
     /// The group id Kafka tooling shows.
     kafka_group: String,
     /// `null` for a group with no cursors (its topics were deleted).
+    #[schema(value_type = Option<names::TopicName>)]
     topic: Option<String>,
     /// Messages not yet delivered, over all partitions; `null` when Kafka
     /// could not be asked.
@@ -41,6 +49,11 @@ pub struct GroupView {
     last_used_at: Option<DateTime<Utc>>,
 }
 
+/// A tenant's consumer groups, their lag and when they were last used.
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(("tenant" = names::TenantName, Path)),
+    responses((status = 200, body = Vec<GroupView>), AdminErrors))]
+#[get("/tenants/{tenant}/groups")]
 pub async fn list(
     store: web::Data<Store>,
     topics: web::Data<TopicAdmin>,
@@ -112,13 +125,52 @@ pub async fn list(
 }
 
 /// `{"topic": "acme.orders", "to": "earliest" | "latest" | "<RFC 3339>" | <ms>}`
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetBody {
+    #[schema(value_type = names::TopicName)]
     topic: String,
-    /// "earliest", "latest", an RFC 3339 time, or milliseconds since the epoch.
-    #[schema(value_type = String, example = "earliest")]
+    #[schema(schema_with = ResetTo::schema)]
     to: Value,
+}
+
+/// The schema of `to`: what [`target`] accepts, which no Rust type spells.
+struct ResetTo;
+
+impl PartialSchema for ResetTo {
+    fn schema() -> RefOr<Schema> {
+        let string = || ObjectBuilder::new().schema_type(SchemaType::Type(Type::String));
+        OneOfBuilder::new()
+            .item(string().enum_values(Some(["earliest", "latest"])))
+            .item(string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::Type(Type::Integer))
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                    .minimum(Some(0)),
+            )
+            .description(Some(
+                "\"earliest\", \"latest\", an RFC 3339 time, or milliseconds since the epoch",
+            ))
+            .into()
+    }
+}
+
+/// Where a reset moved a group.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetView {
+    #[schema(value_type = names::GroupName)]
+    group: GroupName,
+    partitions: Vec<PartitionOffset>,
+    #[schema(value_type = names::TopicName)]
+    topic: TopicName,
+}
+
+/// A partition and the next offset the group will receive on it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartitionOffset {
+    offset: i64,
+    partition: i32,
 }
 
 fn target(to: &Value) -> Result<OffsetTarget, ApiError> {
@@ -143,6 +195,12 @@ fn target(to: &Value) -> Result<OffsetTarget, ApiError> {
     }
 }
 
+/// Move a group's positions on a topic: to the earliest offset, the latest,
+/// or a point in time.
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(("tenant" = names::TenantName, Path), ("group" = names::GroupName, Path)),
+    responses((status = 200, body = ResetView), AdminErrors))]
+#[post("/tenants/{tenant}/groups/{group}/reset")]
 pub async fn reset(
     store: web::Data<Store>,
     topics: web::Data<TopicAdmin>,
@@ -165,15 +223,15 @@ pub async fn reset(
     store
         .reset_cursors(&tenant, &actor.0, &group, &topic, &offsets)
         .await?;
-    let partitions: Vec<Value> = offsets
+    let partitions = offsets
         .iter()
-        .map(|(p, o)| serde_json::json!({ "partition": p, "offset": o }))
+        .map(|&(partition, offset)| PartitionOffset { offset, partition })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "group": group,
-        "topic": topic,
-        "partitions": partitions,
-    })))
+    Ok(HttpResponse::Ok().json(ResetView {
+        group,
+        partitions,
+        topic,
+    }))
 }
 
 /// Removes the Kafka groups that the mirror made for deleted groups.
@@ -203,9 +261,12 @@ impl GroupCleanup {
     }
 }
 
-/// `DELETE /v1/tenants/{tenant}/groups/{group}`: the group's cursors, its
-/// place in `max_groups`, and its mirrored Kafka group (best effort: a
-/// Kafka outage is logged, not answered).
+/// Delete a group: its cursors, its place in `max_groups`, and its mirrored
+/// Kafka group (best effort: a Kafka outage is logged, not answered).
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(("tenant" = names::TenantName, Path), ("group" = names::GroupName, Path)),
+    responses((status = 204, description = "Deleted"), AdminErrors))]
+#[delete("/tenants/{tenant}/groups/{group}")]
 pub async fn delete(
     store: web::Data<Store>,
     cleanup: web::Data<GroupCleanup>,

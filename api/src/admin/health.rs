@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, HttpResponse};
-use serde_json::json;
+use actix_web::{get, web, HttpResponse};
+use serde::Serialize;
 use tenancy::Store;
 use tokio::sync::watch;
 
@@ -115,27 +115,68 @@ fn log_change(
     }
 }
 
-/// `GET /healthz`: the process is alive.
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+/// What `/healthz` answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    #[schema(value_type = String, example = "ok")]
+    status: &'static str,
 }
 
-/// `GET /readyz`: Postgres and Kafka answered the last background check,
-/// and the node is not draining.
+/// What `/readyz` answers. Fields in alphabetical order, as the answer has
+/// always had them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReadinessView {
+    /// Absent while draining.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<Checks>,
+    /// `ready`, `not_ready` or `draining`.
+    #[schema(value_type = String, example = "ready")]
+    status: &'static str,
+}
+
+/// Each dependency: `ok` or `unavailable`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Checks {
+    #[schema(value_type = String, example = "ok")]
+    kafka: &'static str,
+    #[schema(value_type = String, example = "ok")]
+    postgres: &'static str,
+}
+
+/// Liveness: the process serves HTTP.
+#[utoipa::path(tag = "health", security(()), responses((status = 200, body = Health)))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Readiness: Postgres and Kafka answered the last background check (at
+/// most about 1 s old), and the node is not draining.
+#[utoipa::path(tag = "health", security(()), responses(
+    (status = 200, body = ReadinessView),
+    (status = 503, description = "Not ready, or draining", body = ReadinessView),
+))]
+#[get("/readyz")]
 pub async fn readyz(
     readiness: web::Data<Readiness>,
     shutdown: web::Data<crate::shutdown::Shutdown>,
 ) -> HttpResponse {
     if shutdown.is_draining() {
-        return HttpResponse::ServiceUnavailable().json(json!({ "status": "draining" }));
+        return HttpResponse::ServiceUnavailable().json(ReadinessView {
+            checks: None,
+            status: "draining",
+        });
     }
     let checked = readiness.current().await;
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     let ready = checked.postgres && checked.kafka;
-    let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "checks": { "postgres": word(checked.postgres), "kafka": word(checked.kafka) },
-    });
+    let body = ReadinessView {
+        checks: Some(Checks {
+            kafka: word(checked.kafka),
+            postgres: word(checked.postgres),
+        }),
+        status: if ready { "ready" } else { "not_ready" },
+    };
     if ready {
         HttpResponse::Ok().json(body)
     } else {

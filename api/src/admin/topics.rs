@@ -4,25 +4,38 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
+use actix_web::{delete, get, post, web, HttpResponse};
+use serde::Deserialize;
 use tenancy::{Store, TenantName, TopicName, TopicRecord};
+use utoipa::ToSchema;
 
+use super::views::TopicView;
 use super::AuditActor;
 use crate::consume;
 use crate::error::ApiError;
-use crate::kafka::{PartitionInfo, TopicAdmin, ALLOWED_TOPIC_CONFIG};
+use crate::kafka::{TopicAdmin, ALLOWED_TOPIC_CONFIG};
+use crate::openapi::{names, AdminErrors};
 
 /// Most partitions one topic may have, whatever the quota.
 pub const MAX_PARTITIONS_PER_TOPIC: u32 = 1_000;
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// `POST /v1/tenants/{tenant}/topics`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTopic {
+    #[schema(value_type = names::TopicName)]
     name: String,
+    /// 1 unless given; at most 1,000, and within the tenant's quota.
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 1000, default = 1)]
     partitions: u32,
+    /// The configured `kafka.replication_factor` unless given.
+    #[schema(minimum = 1)]
     replication_factor: Option<i32>,
+    /// Kafka topic config. Only these keys: cleanup.policy,
+    /// compression.type, delete.retention.ms, max.message.bytes,
+    /// min.compaction.lag.ms, min.insync.replicas, retention.bytes,
+    /// retention.ms, segment.bytes, segment.ms; Kafka checks the values.
     #[serde(default)]
     config: BTreeMap<String, String>,
 }
@@ -33,14 +46,6 @@ fn one() -> u32 {
 
 /// A topic with what Kafka says about it; `partitions_detail` is absent when
 /// Kafka could not be asked.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TopicView {
-    #[serde(flatten)]
-    #[schema(inline)]
-    record: TopicRecord,
-    partitions_detail: Option<Vec<PartitionInfo>>,
-}
-
 async fn view(topics: &TopicAdmin, record: TopicRecord) -> TopicView {
     let partitions_detail = match topics.describe(&record.name).await {
         Ok(description) => Some(description.partitions),
@@ -49,10 +54,7 @@ async fn view(topics: &TopicAdmin, record: TopicRecord) -> TopicView {
             None
         }
     };
-    TopicView {
-        record,
-        partitions_detail,
-    }
+    TopicView::new(record, partitions_detail)
 }
 
 fn topic_path(path: &(String, String)) -> Result<(TenantName, TopicName), ApiError> {
@@ -61,6 +63,11 @@ fn topic_path(path: &(String, String)) -> Result<(TenantName, TopicName), ApiErr
     Ok((tenant, topic))
 }
 
+/// Create a topic in Kafka, within the tenant's topic and partition quotas.
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(("tenant" = names::TenantName, Path)),
+    responses((status = 201, body = TopicView, headers(("Location" = String))), AdminErrors))]
+#[post("/tenants/{tenant}/topics")]
 pub async fn create(
     store: web::Data<Store>,
     topics: web::Data<TopicAdmin>,
@@ -124,6 +131,11 @@ fn invalid(field: &'static str, reason: String) -> ApiError {
     ApiError::from(tenancy::ValidationError::new(field, reason))
 }
 
+/// List a tenant's topics with their watermarks.
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(("tenant" = names::TenantName, Path)),
+    responses((status = 200, body = Vec<TopicView>), AdminErrors))]
+#[get("/tenants/{tenant}/topics")]
 pub async fn list(
     store: web::Data<Store>,
     topics: web::Data<TopicAdmin>,
@@ -137,6 +149,11 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(views))
 }
 
+/// Show a topic.
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(("tenant" = names::TenantName, Path), ("topic" = names::TopicName, Path)),
+    responses((status = 200, body = TopicView), AdminErrors))]
+#[get("/tenants/{tenant}/topics/{topic}")]
 pub async fn show(
     store: web::Data<Store>,
     topics: web::Data<TopicAdmin>,
@@ -147,6 +164,11 @@ pub async fn show(
     Ok(HttpResponse::Ok().json(view(&topics, record).await))
 }
 
+/// Delete a topic, from Kafka too, once every node has stopped reading it.
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(("tenant" = names::TenantName, Path), ("topic" = names::TopicName, Path)),
+    responses((status = 204, description = "Deleted"), AdminErrors))]
+#[delete("/tenants/{tenant}/topics/{topic}")]
 pub async fn delete(
     store: web::Data<Store>,
     topics: web::Data<TopicAdmin>,

@@ -1,17 +1,21 @@
 //! `/v1/tenants/{tenant}/users`: create (password shown once), list, show,
 //! disable or enable, rotate the password, delete.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use serde::Deserialize;
 use tenancy::{Grant, GrantPrefix, Store, TenantName, UserName};
+use utoipa::ToSchema;
 
+use super::views::{self, CredentialsView, UserView};
 use super::AuditActor;
 use crate::error::ApiError;
+use crate::openapi::{names, AdminErrors};
 
-/// A grant as requests spell it.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// A grant as requests spell it; it gives read, write or both.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantBody {
+    #[schema(value_type = names::GrantPrefix)]
     pub prefix: String,
     #[serde(default)]
     pub read: bool,
@@ -29,15 +33,18 @@ impl GrantBody {
     }
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// `POST /v1/tenants/{tenant}/users`: the full name and its first grants.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(value_type = names::UserName)]
     name: String,
     #[serde(default)]
     grants: Vec<GrantBody>,
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// `PATCH /v1/tenants/{tenant}/users/{user}`: disable or enable.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     disabled: bool,
@@ -57,9 +64,14 @@ fn with_password(
 ) -> HttpResponse {
     builder
         .insert_header(("Cache-Control", "no-store"))
-        .json(body)
+        .json(CredentialsView::from(body))
 }
 
+/// Create a user; the password is shown this once only.
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(("tenant" = names::TenantName, Path)),
+    responses((status = 201, body = CredentialsView), AdminErrors))]
+#[post("/tenants/{tenant}/users")]
 pub async fn create(
     store: web::Data<Store>,
     actor: AuditActor,
@@ -77,22 +89,38 @@ pub async fn create(
     Ok(with_password(HttpResponse::Created(), credentials))
 }
 
+/// List a tenant's users.
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(("tenant" = names::TenantName, Path)),
+    responses((status = 200, body = Vec<UserView>), AdminErrors))]
+#[get("/tenants/{tenant}/users")]
 pub async fn list(
     store: web::Data<Store>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = TenantName::parse(&path)?;
-    Ok(HttpResponse::Ok().json(store.list_users(&tenant).await?))
+    let users: Vec<UserView> = views::all(store.list_users(&tenant).await?);
+    Ok(HttpResponse::Ok().json(users))
 }
 
+/// Show a user.
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(("tenant" = names::TenantName, Path), ("user" = names::UserName, Path)),
+    responses((status = 200, body = UserView), AdminErrors))]
+#[get("/tenants/{tenant}/users/{user}")]
 pub async fn show(
     store: web::Data<Store>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, user) = tenant_and_user(&path)?;
-    Ok(HttpResponse::Ok().json(store.user(&tenant, &user).await?))
+    Ok(HttpResponse::Ok().json(UserView::from(store.user(&tenant, &user).await?)))
 }
 
+/// Disable or enable a user.
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(("tenant" = names::TenantName, Path), ("user" = names::UserName, Path)),
+    responses((status = 200, body = UserView), AdminErrors))]
+#[patch("/tenants/{tenant}/users/{user}")]
 pub async fn update(
     store: web::Data<Store>,
     actor: AuditActor,
@@ -103,9 +131,14 @@ pub async fn update(
     let updated = store
         .set_user_disabled(&tenant, &actor.0, &user, body.disabled)
         .await?;
-    Ok(HttpResponse::Ok().json(updated))
+    Ok(HttpResponse::Ok().json(UserView::from(updated)))
 }
 
+/// Rotate the password; the new one is shown this once only.
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(("tenant" = names::TenantName, Path), ("user" = names::UserName, Path)),
+    responses((status = 200, body = CredentialsView), AdminErrors))]
+#[post("/tenants/{tenant}/users/{user}/password")]
 pub async fn rotate_password(
     store: web::Data<Store>,
     actor: AuditActor,
@@ -116,6 +149,11 @@ pub async fn rotate_password(
     Ok(with_password(HttpResponse::Ok(), credentials))
 }
 
+/// Delete a user.
+#[utoipa::path(tag = "admin", security(("admin_token" = [])),
+    params(("tenant" = names::TenantName, Path), ("user" = names::UserName, Path)),
+    responses((status = 204, description = "Deleted"), AdminErrors))]
+#[delete("/tenants/{tenant}/users/{user}")]
 pub async fn delete(
     store: web::Data<Store>,
     actor: AuditActor,

@@ -29,6 +29,31 @@ pub const RESET_HEADER: &str = "Sluice-Cursor-Reset";
 
 /// `GET /topic/{topic}`: validates the query, hands it to the [`Service`]
 /// and renders what it delivered.
+#[utoipa::path(get, path = "/topic/{topic}", impl_for = consume, tag = "data plane", security(("basic" = [])),
+    params(
+        ("topic" = crate::openapi::names::TopicName, Path, description = "`<tenant>.<name>`, in the caller's tenant"),
+        ("limit" = Option<u64>, Query, description = "Messages at most: 1 up to `consume.max_limit` (default 1000); 1 unless given"),
+        ("group" = Option<crate::openapi::names::GroupName>, Query, description = "A group of the tenant; the user's own unless given"),
+        ("wait" = Option<u64>, Query, description = "Long poll, in ms: 0 (the default) up to `consume.max_wait` (default 30 s)"),
+        ("encoding" = Option<crate::encoding::Encoding>, Query, description = "`base64`: keys, values and header values are base64"),
+    ),
+    responses(
+        (status = 200, description = "Up to `limit` messages; each delivered once per group", body = Vec<OutMessage>,
+            headers(
+                ("Sluice-Skipped-Messages" = i64, description = "messages skipped because the group's position had fallen behind retention (0 with Sluice-Cursor-Reset)"),
+                ("Sluice-Cursor-Reset" = String, description = "`truncated`: the group's position lay beyond the end of the log and moved to the end"),
+            )),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "`group_limit_reached`: a new group past the tenant's max_groups", body = crate::error::ErrorBody),
+        (status = 413, description = "A declared body over `produce.max_body_bytes`", body = crate::error::ErrorBody),
+        (status = 429, description = "`rate_limited`, or `too_many_consumes` past the tenant's concurrent consumes on this node; with Retry-After", body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody),
+    ))]
+#[actix_web::get(
+    "/topic/{topic}",
+    wrap = "actix_web::middleware::from_fn(crate::produce::limit_declared_body)"
+)]
 pub async fn consume(
     user: Admitted,
     path: web::Path<String>,

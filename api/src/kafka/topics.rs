@@ -6,6 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::client_config::base_config;
+use super::error::KafkaError;
+use super::producer::Producer;
+use super::settings::KafkaSettings;
 use moka::future::Cache;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -13,12 +17,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
 use rdkafka::producer::Producer as _;
 use rdkafka::{Offset, TopicPartitionList};
-use serde::Serialize;
-
-use super::client_config::base_config;
-use super::error::KafkaError;
-use super::producer::Producer;
-use super::settings::KafkaSettings;
 
 /// How long a known partition count is trusted. Partitions are only ever
 /// added, and deletions through sluice invalidate at once.
@@ -26,8 +24,9 @@ const KNOWN_TTL: Duration = Duration::from_secs(60);
 /// How long "no such topic" is trusted: short, so a new topic shows up fast.
 const UNKNOWN_TTL: Duration = Duration::from_secs(2);
 
-/// One partition with its watermarks.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// One partition with its watermarks. The admin API answers with its own
+/// view of it (`admin::views::PartitionView`).
+#[derive(Debug, Clone)]
 pub struct PartitionInfo {
     pub partition: i32,
     pub low: i64,
@@ -35,7 +34,7 @@ pub struct PartitionInfo {
 }
 
 /// A topic as Kafka describes it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct TopicDescription {
     pub name: String,
     pub partitions: Vec<PartitionInfo>,

@@ -68,6 +68,27 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, 
 
 /// `POST /topic/{topic}`: parses, hands the batch to the [`Service`] and
 /// renders each message's outcome.
+#[utoipa::path(post, path = "/topic/{topic}", impl_for = produce, tag = "data plane", security(("basic" = [])),
+    params(
+        ("topic" = crate::openapi::names::TopicName, Path, description = "`<tenant>.<name>`, in the caller's tenant"),
+        ("format" = Option<Format>, Query, description = "`json` (default): a JSON array of messages; `raw`: the body is one value, byte for byte"),
+        ("encoding" = Option<crate::encoding::Encoding>, Query, description = "`base64`: keys, values and header values are base64 (`none`, the default: UTF-8 as they are)"),
+        ("key" = Option<String>, Query, description = "the key of a raw message"),
+    ),
+    request_body(content = Vec<request::JsonMessage>, description = "A JSON array of messages (or, with format=raw, any bytes)"),
+    responses(
+        (status = 200, description = "Every message acknowledged, offsets in request order", body = response::Offsets),
+        (status = 400, description = "Bad input; or Kafka refused a record or its timestamp for good, and then `results` (as in Failure) says which", body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 413, description = "Over a limit; or Kafka refused a message as too large, and then `results` (as in Failure) says which", body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody),
+        (status = 503, description = "Some or all not written; `results` says which", body = response::Failure),
+        (status = 504, description = "Some outcomes unknown; `results` says which", body = response::Failure),
+    ))]
+#[actix_web::post(
+    "/topic/{topic}",
+    wrap = "actix_web::middleware::from_fn(limit_declared_body)"
+)]
 pub async fn produce(
     user: Admitted,
     path: web::Path<String>,

@@ -15,7 +15,7 @@ use crate::error::{ApiError, Code};
 use crate::kafka::OutgoingMessage;
 
 /// `?format=`: a JSON array of messages (default), or one raw value.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     #[default]

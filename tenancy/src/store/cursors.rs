@@ -5,14 +5,13 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use super::Store;
 use crate::error::{Error, ObjectKind, Result};
 use crate::names::{GroupName, TenantName, TopicName};
 
-/// A cursor row as the admin API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A cursor row as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CursorRow {
     pub group_name: String,
     pub topic: String,

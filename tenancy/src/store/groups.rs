@@ -7,7 +7,6 @@
 //! on any number of nodes cannot together squeeze past the quota.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::json;
 
 use super::{tenant_id, Store};
@@ -24,8 +23,8 @@ pub enum GroupAdmission {
     Created,
 }
 
-/// A group as the admin API lists it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A group as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct GroupRecord {
     pub group_name: String,
     pub created_at: DateTime<Utc>,

@@ -1,7 +1,6 @@
 //! Tenants and their quotas.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{tenant_id, tenant_id_exclusive, QuotaRow, Store};
@@ -10,8 +9,8 @@ use crate::error::{Error, ObjectKind, Result};
 use crate::names::TenantName;
 use crate::quota::{Quota, QuotaPatch};
 
-/// A tenant as the admin API shows it, with counts of what it owns.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// A tenant as stored, with counts of what it owns.
+#[derive(Debug, Clone)]
 pub struct Tenant {
     pub name: String,
     pub disabled: bool,
@@ -24,9 +23,8 @@ pub struct Tenant {
     pub updated_at: DateTime<Utc>,
 }
 
-/// What `PATCH /v1/tenants/{tenant}` may change.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+/// What an update of a tenant may change; unset fields stay as they are.
+#[derive(Debug, Clone, Default)]
 pub struct TenantPatch {
     pub quota: Option<QuotaPatch>,
     pub disabled: Option<bool>,

@@ -3,7 +3,6 @@
 //! topics still in them.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::json;
 use sqlx::{Postgres, Transaction};
 
@@ -13,7 +12,7 @@ use crate::error::{Error, ObjectKind, Result};
 use crate::names::{TenantName, TopicName};
 
 /// A managed topic as the store knows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct TopicRecord {
     pub name: String,
     pub partitions: u32,

@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::json;
 
 use super::{tenant_id, user_id, Store};
@@ -13,8 +12,8 @@ use crate::grant::Grant;
 use crate::names::{GrantPrefix, TenantName, UserName};
 use crate::password::{NewCredentials, Password};
 
-/// A user as the admin API shows it. The hash is deliberately absent.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// A user as stored, less its password hash, which never leaves the store.
+#[derive(Debug, Clone)]
 pub struct User {
     pub name: String,
     pub tenant: String,

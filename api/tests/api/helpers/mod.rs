@@ -6,6 +6,7 @@ pub mod broker;
 pub mod kafka;
 pub mod process;
 pub mod proxy;
+pub mod route_tree;
 pub mod tls;
 
 use std::process::Output;
