@@ -15,7 +15,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt};
 
 use crate::admin::{self, audit, grants, groups, tenants, topics, users};
-use crate::config::ConsumeSettings;
+use crate::config::{ConsumeSettings, ProduceSettings};
 use crate::error::{route_not_found, ApiError};
 use crate::{consume, me, openapi, produce};
 
@@ -24,8 +24,9 @@ use crate::{consume, me, openapi, produce};
 pub struct PublicOptions {
     /// `http.noop_routes`: serve the benchmark no-op routes.
     pub noop_routes: bool,
-    /// The bounds the document gives consume's `limit` and `wait`.
+    /// Bounds the document takes from the configuration.
     pub consume: ConsumeSettings,
+    pub produce: ProduceSettings,
 }
 
 /// The data plane.
@@ -85,7 +86,7 @@ where
         .openapi(openapi::public_base())
         .configure(public_routes)
         .split_for_parts();
-    openapi::bound_consume(&mut document, &options.consume);
+    openapi::bound(&mut document, &options.consume, &options.produce);
     let app = openapi::serve(app, document);
     let app = if options.noop_routes {
         // Benchmark baselines, registered only when switched on and left

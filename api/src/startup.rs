@@ -363,6 +363,7 @@ fn public_server(
     let route_options = PublicOptions {
         noop_routes: settings.http.noop_routes,
         consume: settings.consume.clone(),
+        produce: settings.produce.clone(),
     };
     let body_timeout = web::Data::new(BodyReadTimeout(settings.http.body_read_timeout));
     let connections = Connections::new(

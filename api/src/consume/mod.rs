@@ -29,7 +29,9 @@ pub const RESET_HEADER: &str = "Sluice-Cursor-Reset";
 
 /// `GET /topic/{topic}`: validates the query, hands it to the [`Service`]
 /// and renders what it delivered.
-#[utoipa::path(get, path = "/topic/{topic}", impl_for = consume, tag = "data plane", security(("basic" = [])),
+#[utoipa::path(get, path = "/topic/{topic}", impl_for = consume,
+    summary = "Consume: up to `limit` messages, each delivered once per group",
+    description = "Reads the topic for a consumer group of the caller's tenant (the user's own unless `group` is given), waiting up to `wait` ms for a first message.", tag = "data plane", security(("basic" = [])),
     params(
         ("topic" = crate::openapi::names::TopicName, Path, description = "`<tenant>.<name>`, in the caller's tenant"),
         ("limit" = Option<u64>, Query, description = "Messages at most: 1 up to `consume.max_limit` (default 1000); 1 unless given"),

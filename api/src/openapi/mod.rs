@@ -13,13 +13,13 @@ use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::http::header::LOCATION;
 use actix_web::{web, App, HttpResponse};
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn};
-use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{IntoResponses, Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::config::ConsumeSettings;
+use crate::config::{ConsumeSettings, ProduceSettings};
 use crate::encoding::Encoding;
 use crate::error::ErrorBody;
 use crate::produce::Format;
@@ -98,25 +98,33 @@ pub enum AdminErrors {
     Unavailable(ErrorBody),
 }
 
-/// Sets the bounds of consume's `limit` and `wait` to this node's
-/// configuration (`consume.max_limit`, `consume.max_wait`), which a
-/// static annotation cannot know.
-pub fn bound_consume(document: &mut Document, consume: &ConsumeSettings) {
-    let Some(operation) = document
-        .paths
-        .paths
-        .get_mut("/topic/{topic}")
-        .and_then(|item| item.get.as_mut())
-    else {
+/// Sets the bounds that come from this node's configuration, which a
+/// static annotation cannot know: consume's `limit` and `wait`
+/// (`consume.max_limit`, `consume.max_wait`) and the number of messages
+/// in a produce batch (1 to `produce.max_batch_messages`).
+pub fn bound(document: &mut Document, consume: &ConsumeSettings, produce: &ProduceSettings) {
+    let Some(item) = document.paths.paths.get_mut("/topic/{topic}") else {
         return;
     };
-    set_range(operation, "limit", 1, consume.max_limit);
-    set_range(
-        operation,
-        "wait",
-        0,
-        u64::try_from(consume.max_wait.as_millis()).unwrap_or(u64::MAX),
-    );
+    if let Some(operation) = item.get.as_mut() {
+        set_range(operation, "limit", 1, consume.max_limit);
+        set_range(
+            operation,
+            "wait",
+            0,
+            u64::try_from(consume.max_wait.as_millis()).unwrap_or(u64::MAX),
+        );
+    }
+    let batch = item
+        .post
+        .as_mut()
+        .and_then(|operation| operation.request_body.as_mut())
+        .and_then(|body| body.content.get_mut("application/json"))
+        .and_then(|content| content.schema.as_mut());
+    if let Some(RefOr::T(Schema::Array(array))) = batch {
+        array.min_items = Some(1);
+        array.max_items = Some(produce.max_batch_messages);
+    }
 }
 
 fn set_range(operation: &mut Operation, name: &str, min: u64, max: u64) {

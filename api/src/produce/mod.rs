@@ -68,7 +68,9 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, 
 
 /// `POST /topic/{topic}`: parses, hands the batch to the [`Service`] and
 /// renders each message's outcome.
-#[utoipa::path(post, path = "/topic/{topic}", impl_for = produce, tag = "data plane", security(("basic" = [])),
+#[utoipa::path(post, path = "/topic/{topic}", impl_for = produce,
+    summary = "Produce: answers once Kafka has acknowledged every message",
+    description = "Writes a JSON array of messages (or, with `format=raw`, the body as one message) to a topic the caller may write; the offsets come back in request order.", tag = "data plane", security(("basic" = [])),
     params(
         ("topic" = crate::openapi::names::TopicName, Path, description = "`<tenant>.<name>`, in the caller's tenant"),
         ("format" = Option<Format>, Query, description = "`json` (default): a JSON array of messages; `raw`: the body is one value, byte for byte"),

@@ -49,8 +49,11 @@ pub struct JsonMessage {
     #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
     headers: Vec<(String, String)>,
     #[serde(rename = "Partition", default)]
+    #[schema(minimum = 0)]
     partition: Option<i32>,
+    /// Milliseconds since the epoch.
     #[serde(rename = "Timestamp", default)]
+    #[schema(minimum = 0)]
     timestamp: Option<i64>,
 }
 

@@ -67,9 +67,11 @@ fn settings() -> Settings {
 }
 
 fn public_options(noop_routes: bool) -> PublicOptions {
+    let settings = settings();
     PublicOptions {
         noop_routes,
-        consume: settings().consume,
+        consume: settings.consume,
+        produce: settings.produce,
     }
 }
 
@@ -250,6 +252,7 @@ async fn the_documents_carry_the_constraints_the_server_enforces() {
     let app = TestApp::spawn_with(|f| {
         f.merge(("consume.max_limit", 50))
             .merge(("consume.max_wait_ms", 2_000))
+            .merge(("produce.max_batch_messages", 7))
     })
     .await;
     let public = app.document(&app.public_url).await;
@@ -303,6 +306,16 @@ async fn the_documents_carry_the_constraints_the_server_enforces() {
     ] {
         let response = app.consume(&user, &password, &topic, query).await;
         assert_eq!(response.status(), status, "{query}");
+    }
+    let batch =
+        |n: usize| serde_json::to_string(&vec![serde_json::json!({ "Value": "v" }); n]).unwrap();
+    for (n, status) in [
+        (7, StatusCode::OK),
+        (8, StatusCode::PAYLOAD_TOO_LARGE),
+        (0, StatusCode::BAD_REQUEST),
+    ] {
+        let response = app.produce(&user, &password, &topic, &batch(n)).await;
+        assert_eq!(response.status(), status, "{n} messages");
     }
 }
 
