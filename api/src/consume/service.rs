@@ -37,31 +37,7 @@ pub struct Delivery {
     pub reset: bool,
 }
 
-/// The consume machinery of a node: cursors, leases, readers, watermarks
-/// and the per-tenant admission, behind [`Service::consume`].
-pub struct Service {
-    store: Store,
-    readers: Readers,
-    watermarks: std::sync::Arc<Watermarks>,
-    settings: ConsumeSettings,
-    mirror: Mirror,
-    topics: Arc<TopicAdmin>,
-    quotas: Arc<TenantLimits>,
-    admission: Arc<ConsumeAdmission>,
-    shutdown: Shutdown,
-    /// (tenant, group, topic) whose cursor rows exist, to skip the insert.
-    known_cursors: Cache<(String, String, String), ()>,
-    /// Turns the tie-break between partitions read equally long ago.
-    rotation: AtomicU32,
-}
-
-impl std::fmt::Debug for Service {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("consume::Service").finish_non_exhaustive()
-    }
-}
-
-/// What a [`Service`] is built from.
+/// What a [`Service`] is built from: the node's shared pieces it drives.
 pub struct Parts {
     pub store: Store,
     pub readers: Readers,
@@ -74,6 +50,22 @@ pub struct Parts {
     pub shutdown: Shutdown,
 }
 
+/// The consume machinery of a node: cursors, leases, readers, watermarks
+/// and the per-tenant admission, behind [`Service::consume`].
+pub struct Service {
+    parts: Parts,
+    /// (tenant, group, topic) whose cursor rows exist, to skip the insert.
+    known_cursors: Cache<(String, String, String), ()>,
+    /// Turns the tie-break between partitions read equally long ago.
+    rotation: AtomicU32,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("consume::Service").finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for Parts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("consume::Parts").finish_non_exhaustive()
@@ -82,27 +74,8 @@ impl std::fmt::Debug for Parts {
 
 impl Service {
     pub fn new(parts: Parts) -> Self {
-        let Parts {
-            store,
-            readers,
-            watermarks,
-            settings,
-            mirror,
-            topics,
-            quotas,
-            admission,
-            shutdown,
-        } = parts;
         Self {
-            store,
-            readers,
-            watermarks,
-            settings,
-            mirror,
-            topics,
-            quotas,
-            admission,
-            shutdown,
+            parts,
             known_cursors: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(600))
@@ -113,11 +86,11 @@ impl Service {
 
     /// Stops this node's readers on a topic about to be deleted.
     pub async fn release_topic(&self, topic: &str) {
-        self.readers.release_topic(topic).await;
+        self.parts.readers.release_topic(topic).await;
         // A read that began before the notice may still cache what it
         // read; it ends within the grace, so forget the topic once more
         // then (a topic created again must not be served old messages).
-        let recent = self.readers.recent().clone();
+        let recent = self.parts.readers.recent().clone();
         let topic = topic.to_owned();
         let grace = self.release_grace();
         tokio::spawn(async move {
@@ -129,7 +102,7 @@ impl Service {
     /// How long the other nodes may need to stop reading a topic once told
     /// to: a read in progress ends within the read timeout.
     pub fn release_grace(&self) -> Duration {
-        self.settings.read_timeout + Duration::from_millis(250)
+        self.parts.settings.read_timeout + Duration::from_millis(250)
     }
 
     /// Forgets which cursor rows exist, e.g. after a topic was deleted.
@@ -141,7 +114,7 @@ impl Service {
     /// rows and the recently read messages.
     pub fn forget_all(&self) {
         self.forget_cursors();
-        self.readers.recent().forget_all();
+        self.parts.readers.recent().forget_all();
     }
 
     async fn ensure_cursors(
@@ -156,7 +129,8 @@ impl Service {
             return Ok(());
         }
         // A new group starts at the earliest retained offset.
-        self.store
+        self.parts
+            .store
             .ensure_cursors(tenant, group, topic, &marks.lows())
             .await?;
         self.known_cursors.insert(key, ()).await;
@@ -175,10 +149,11 @@ impl Service {
         marks: &TopicMarks,
         limit: usize,
     ) -> Result<Delivery, ApiError> {
-        let deadline = Instant::now() + self.settings.read_budget();
+        let deadline = Instant::now() + self.parts.settings.read_budget();
         self.ensure_cursors(tenant, group, topic, marks).await?;
         let highs = marks.highs();
         let lease = self
+            .parts
             .store
             .lease(LeaseRequest {
                 tenant,
@@ -186,7 +161,7 @@ impl Service {
                 topic,
                 highs: &highs,
                 wanted: i64::try_from(limit).unwrap_or(i64::MAX),
-                duration: self.settings.lease(),
+                duration: self.parts.settings.lease(),
                 rotation: self.rotation.fetch_add(1, Ordering::Relaxed),
             })
             .await?;
@@ -205,7 +180,7 @@ impl Service {
         let mut reads: Vec<(i32, ReadOutcome)> = Vec::new();
         let mut delivered = 0usize;
         let mut bytes = 0usize;
-        let max_bytes = self.settings.max_response_bytes;
+        let max_bytes = self.parts.settings.max_response_bytes;
         for partition in &leased {
             let remaining = limit - delivered;
             if remaining == 0 || (bytes >= max_bytes && delivered > 0) || Instant::now() >= deadline
@@ -263,10 +238,13 @@ impl Service {
                 continue;
             }
             if let Some(end) = outcome.end {
-                self.watermarks.observe(topic.as_str(), partition, end);
+                self.parts
+                    .watermarks
+                    .observe(topic.as_str(), partition, end);
             }
             if outcome.truncated {
-                self.watermarks
+                self.parts
+                    .watermarks
                     .truncated(topic.as_str(), partition, outcome.next_cursor);
                 report_truncation(
                     tenant,
@@ -285,7 +263,8 @@ impl Service {
         let kafka_group = group.kafka_id(tenant);
         for (partition, next_offset) in &advances {
             if settled.kept.contains(partition) {
-                self.mirror
+                self.parts
+                    .mirror
                     .record(&kafka_group, topic.as_str(), *partition, *next_offset);
             }
         }
@@ -324,6 +303,7 @@ impl Service {
         let mut known_high = leased.end_offset;
         if leased.next_offset > known_high {
             let (_, high) = self
+                .parts
                 .watermarks
                 .fetch_partition(topic.as_str(), leased.partition)
                 .await?;
@@ -346,7 +326,7 @@ impl Service {
             deadline,
             known_high,
         };
-        self.readers.read(request).await
+        self.parts.readers.read(request).await
     }
 }
 
@@ -388,7 +368,7 @@ fn report_truncation(
 impl Service {
     /// The limits a query is validated against.
     pub fn settings(&self) -> &ConsumeSettings {
-        &self.settings
+        &self.parts.settings
     }
 
     /// Serves one GET for `principal` (already authorized to read
@@ -403,10 +383,17 @@ impl Service {
     ) -> Result<Delivery, ApiError> {
         let tenant = &principal.tenant;
         // Held until the answer is built: a long poll counts while it waits.
-        let _slot = self.admission.take_slot(tenant, &principal.quota)?;
-        let partitions = self.topics.partitions(topic.as_str()).await?;
-        let mut marks = self.watermarks.get(topic.as_str(), partitions).await?;
-        self.admission.admit_group(tenant, &params.group).await?;
+        let _slot = self.parts.admission.take_slot(tenant, &principal.quota)?;
+        let partitions = self.parts.topics.partitions(topic.as_str()).await?;
+        let mut marks = self
+            .parts
+            .watermarks
+            .get(topic.as_str(), partitions)
+            .await?;
+        self.parts
+            .admission
+            .admit_group(tenant, &params.group)
+            .await?;
         let deadline = Instant::now() + params.wait;
         let batch = loop {
             if marks.retired() {
@@ -426,7 +413,7 @@ impl Service {
                 .await?;
             if !batch.messages.is_empty()
                 || Instant::now() >= deadline
-                || self.shutdown.is_draining()
+                || self.parts.shutdown.is_draining()
             {
                 break batch;
             }
@@ -434,7 +421,7 @@ impl Service {
                 () = &mut changed => {}
                 () = tokio::time::sleep_until(deadline.into()) => {}
                 // A draining node answers its long polls now, with what it has.
-                () = self.shutdown.draining() => {}
+                () = self.parts.shutdown.draining() => {}
             }
         };
         self.account(principal, &batch);
@@ -442,15 +429,20 @@ impl Service {
     }
 
     async fn fresh_marks(&self, topic: &TopicName) -> Result<Arc<TopicMarks>, ApiError> {
-        let partitions = self.topics.partitions(topic.as_str()).await?;
-        Ok(self.watermarks.get(topic.as_str(), partitions).await?)
+        let partitions = self.parts.topics.partitions(topic.as_str()).await?;
+        Ok(self
+            .parts
+            .watermarks
+            .get(topic.as_str(), partitions)
+            .await?)
     }
 
     /// Charges the delivered bytes (known only now) and counts them.
     fn account(&self, principal: &Principal, batch: &Delivery) {
         let tenant = &principal.tenant;
         let bytes: usize = batch.messages.iter().map(ConsumedMessage::size).sum();
-        self.quotas
+        self.parts
+            .quotas
             .charge_after(tenant, principal.quota, bytes as u64);
         metrics::counter!("sluice_messages_consumed_total", "tenant" => tenant.to_string())
             .increment(batch.messages.len() as u64);
