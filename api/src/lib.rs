@@ -16,6 +16,7 @@ pub mod kafka;
 pub mod keep_alive;
 pub mod me;
 pub mod metrics;
+pub mod name_schemas;
 pub mod notices;
 pub mod openapi;
 pub mod produce;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::admin::views::{GrantView, QuotaView};
 use crate::auth::{Admitted, Principal};
 use crate::error::ErrorBody;
-use crate::openapi::names;
+use crate::name_schemas as names;
 use crate::ratelimit::{Admission, TenantLimits};
 
 /// The caller, its grants and quota, and this node's share of the quota.

@@ -7,7 +7,8 @@ use super::users::{tenant_and_user, GrantBody};
 use super::views::{self, GrantView};
 use super::AuditActor;
 use crate::error::ApiError;
-use crate::openapi::{names, AdminErrors};
+use crate::name_schemas as names;
+use crate::openapi::AdminErrors;
 
 /// Add a grant.
 #[utoipa::path(tag = "admin", security(("admin_token" = [])),

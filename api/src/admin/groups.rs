@@ -18,7 +18,8 @@ use utoipa::{PartialSchema, ToSchema};
 use super::AuditActor;
 use crate::error::ApiError;
 use crate::kafka::{KafkaGroups, OffsetTarget, TopicAdmin};
-use crate::openapi::{names, AdminErrors};
+use crate::name_schemas as names;
+use crate::openapi::AdminErrors;
 
 /// A group's position and lag on one partition.
 #[derive(Debug, Serialize, ToSchema)]

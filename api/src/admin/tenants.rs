@@ -9,7 +9,8 @@ use super::views::{self, TenantView};
 use super::AuditActor;
 use crate::error::ApiError;
 use crate::kafka::TopicAdmin;
-use crate::openapi::{names, AdminErrors};
+use crate::name_schemas as names;
+use crate::openapi::AdminErrors;
 
 /// The quota new tenants get for every field their request leaves out, and
 /// the smallest byte burst a quota may have (the largest message).

@@ -14,7 +14,8 @@ use super::AuditActor;
 use crate::consume;
 use crate::error::ApiError;
 use crate::kafka::{TopicAdmin, ALLOWED_TOPIC_CONFIG};
-use crate::openapi::{names, AdminErrors};
+use crate::name_schemas as names;
+use crate::openapi::AdminErrors;
 
 /// Most partitions one topic may have, whatever the quota.
 pub const MAX_PARTITIONS_PER_TOPIC: u32 = 1_000;

@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 use super::views::{self, CredentialsView, UserView};
 use super::AuditActor;
 use crate::error::ApiError;
-use crate::openapi::{names, AdminErrors};
+use crate::name_schemas as names;
+use crate::openapi::AdminErrors;
 
 /// A grant as requests spell it; it gives read, write or both.
 #[derive(Debug, Deserialize, ToSchema)]

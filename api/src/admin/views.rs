@@ -9,7 +9,7 @@ use tenancy::{AuditEntry, Grant, NewCredentials, Password, Quota, Tenant, TopicR
 use utoipa::ToSchema;
 
 use crate::kafka::PartitionInfo;
-use crate::openapi::names;
+use crate::name_schemas as names;
 
 /// A tenant with its quota and counts of what it owns.
 #[derive(Debug, Serialize, ToSchema)]

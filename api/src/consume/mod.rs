@@ -33,9 +33,9 @@ pub const RESET_HEADER: &str = "Sluice-Cursor-Reset";
     summary = "Consume: up to `limit` messages, each delivered once per group",
     description = "Reads the topic for a consumer group of the caller's tenant (the user's own unless `group` is given), waiting up to `wait` ms for a first message.", tag = "data plane", security(("basic" = [])),
     params(
-        ("topic" = crate::openapi::names::TopicName, Path, description = "`<tenant>.<name>`, in the caller's tenant"),
+        ("topic" = crate::name_schemas::TopicName, Path, description = "`<tenant>.<name>`, in the caller's tenant"),
         ("limit" = Option<u64>, Query, description = "Messages at most: 1 up to `consume.max_limit` (default 1000); 1 unless given"),
-        ("group" = Option<crate::openapi::names::GroupName>, Query, description = "A group of the tenant; the user's own unless given"),
+        ("group" = Option<crate::name_schemas::GroupName>, Query, description = "A group of the tenant; the user's own unless given"),
         ("wait" = Option<u64>, Query, description = "Long poll, in ms: 0 (the default) up to `consume.max_wait` (default 30 s)"),
         ("encoding" = Option<crate::encoding::Encoding>, Query, description = "`base64`: keys, values and header values are base64"),
     ),

@@ -7,8 +7,6 @@
 //! `/docs` on each renders its own document with Swagger UI, whose assets
 //! are compiled in (no CDN: the page works on a machine without internet).
 
-pub mod names;
-
 use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::http::header::LOCATION;
 use actix_web::{web, App, HttpResponse};
@@ -18,6 +16,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{IntoResponses, Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
+
+use crate::name_schemas as names;
 
 use crate::config::{ConsumeSettings, ProduceSettings};
 use crate::encoding::Encoding;

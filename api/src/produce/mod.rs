@@ -72,7 +72,7 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, 
     summary = "Produce: answers once Kafka has acknowledged every message",
     description = "Writes a JSON array of messages (or, with `format=raw`, the body as one message) to a topic the caller may write; the offsets come back in request order.", tag = "data plane", security(("basic" = [])),
     params(
-        ("topic" = crate::openapi::names::TopicName, Path, description = "`<tenant>.<name>`, in the caller's tenant"),
+        ("topic" = crate::name_schemas::TopicName, Path, description = "`<tenant>.<name>`, in the caller's tenant"),
         ("format" = Option<Format>, Query, description = "`json` (default): a JSON array of messages; `raw`: the body is one value, byte for byte"),
         ("encoding" = Option<crate::encoding::Encoding>, Query, description = "`base64`: keys, values and header values are base64 (`none`, the default: UTF-8 as they are)"),
         ("key" = Option<String>, Query, description = "the key of a raw message"),
