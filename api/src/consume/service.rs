@@ -384,12 +384,7 @@ impl Service {
         let tenant = &principal.tenant;
         // Held until the answer is built: a long poll counts while it waits.
         let _slot = self.parts.admission.take_slot(tenant, &principal.quota)?;
-        let partitions = self.parts.topics.partitions(topic.as_str()).await?;
-        let mut marks = self
-            .parts
-            .watermarks
-            .get(topic.as_str(), partitions)
-            .await?;
+        let mut marks = self.marks_of(topic).await?;
         self.parts
             .admission
             .admit_group(tenant, &params.group)
@@ -400,7 +395,7 @@ impl Service {
                 // The cache dropped these marks (the topic changed, or
                 // notices may have been lost): go on with fresh ones if
                 // Kafka gives them, else wait out the poll on the old ones.
-                if let Ok(fresh) = self.fresh_marks(topic).await {
+                if let Ok(fresh) = self.marks_of(topic).await {
                     marks = fresh;
                 }
             }
@@ -428,7 +423,9 @@ impl Service {
         Ok(batch)
     }
 
-    async fn fresh_marks(&self, topic: &TopicName) -> Result<Arc<TopicMarks>, ApiError> {
+    /// The topic's watermarks, as the node's cache has them (fetched
+    /// from Kafka when it has none, or after it dropped them).
+    async fn marks_of(&self, topic: &TopicName) -> Result<Arc<TopicMarks>, ApiError> {
         let partitions = self.parts.topics.partitions(topic.as_str()).await?;
         Ok(self
             .parts
