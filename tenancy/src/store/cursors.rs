@@ -62,9 +62,10 @@ impl Store {
 
     /// Moves a group's cursors on a topic to the given offsets. It fences
     /// the partitions first (no new lease is taken on them), waits for the
-    /// GETs in flight to commit (their leases end within
-    /// `consume.lease_ms`), then moves them: no message after the reset
-    /// point can be delivered twice.
+    /// GETs in flight to commit (their leases end within `consume.lease`),
+    /// then moves them: no message after the reset point can be delivered
+    /// twice. Manual-mode receipts are not waited for (they may last
+    /// hours): they end, and their ranges are replaced.
     pub async fn reset_cursors(
         &self,
         tenant: &TenantName,
@@ -82,7 +83,8 @@ impl Store {
             let leased: Vec<bool> = sqlx::query_scalar(
                 "UPDATE cursors SET fenced_until = now() + interval '30 seconds'
                  WHERE tenant = $1 AND group_name = $2 AND topic = $3 AND partition = ANY($4::int4[])
-                 RETURNING lease_holder IS NOT NULL AND lease_expires_at > now()",
+                 RETURNING lease_holder IS NOT NULL AND lease_expires_at > now()
+                     AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.id = lease_holder)",
             )
             .bind(tenant.as_str())
             .bind(group.as_str())
@@ -104,12 +106,30 @@ impl Store {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let mut tx = self.begin().await?;
-        // Leases that expired meanwhile (a holder died) are for offsets
-        // the reset replaces: cleared with the fence.
+        // Receipts of manual-mode leases on these partitions end: their
+        // ranges are replaced, so an ack of them gets `receipt_expired`.
+        sqlx::query(
+            "UPDATE receipts SET expires_at = least(expires_at, now())
+             WHERE id IN (SELECT lease_holder FROM cursors
+                          WHERE tenant = $1 AND group_name = $2 AND topic = $3
+                            AND partition = ANY($4::int4[]) AND lease_holder IS NOT NULL)",
+        )
+        .bind(tenant.as_str())
+        .bind(group.as_str())
+        .bind(topic.as_str())
+        .bind(&partitions)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::db("end the receipts of a reset group"))?;
+        // Leases that expired meanwhile (a holder died), manual-mode leases
+        // (whose receipts just ended), ranges awaiting redelivery and
+        // partial acks are all for offsets the reset replaces: cleared
+        // with the fence.
         sqlx::query(
             "UPDATE cursors c SET next_offset = r.next_offset, updated_at = now(),
                  lease_holder = NULL, lease_expires_at = NULL, lease_end_offset = NULL,
-                 lease_deliveries = 0, fenced_until = NULL
+                 lease_deliveries = 0, fenced_until = NULL, range_end = NULL,
+                 acked_offsets = '{}', lease_released = '{}', available_at = NULL
              FROM unnest($4::int4[], $5::int8[]) AS r(partition, next_offset)
              WHERE c.tenant = $1 AND c.group_name = $2 AND c.topic = $3 AND c.partition = r.partition",
         )
