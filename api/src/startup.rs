@@ -152,6 +152,11 @@ impl Application {
             settings.consume.group_retention,
             settings.consume.group_sweep_interval,
         );
+        consume::spawn_receipt_purge(
+            store.clone(),
+            settings.consume.receipt_retention,
+            settings.consume.group_sweep_interval,
+        );
         let group_cleanup = admin::groups::GroupCleanup {
             kafka: kafka_groups,
             settle: (!settings.consume.mirror_interval.is_zero())
