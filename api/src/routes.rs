@@ -34,6 +34,10 @@ fn public_routes(cfg: &mut ServiceConfig) {
     cfg.service(produce::produce)
         .service(consume::consume)
         .service(me::me)
+        .service(crate::groups::handlers::list)
+        .service(crate::groups::handlers::show)
+        .service(crate::groups::handlers::seek)
+        .service(crate::groups::handlers::update)
         .service(admin::healthz)
         .service(admin::readyz);
 }

@@ -105,6 +105,7 @@ mod tests {
             mirror_interval: Duration::ZERO,
             group_retention: Duration::from_secs(7 * 86_400),
             group_sweep_interval: Duration::from_secs(600),
+            lag_interval: Duration::from_secs(10),
         }
     }
 
