@@ -222,3 +222,55 @@ fn view(
         dead_letters,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tenancy::store::LeasedRange;
+
+    use super::*;
+
+    fn position(partition: i32, next_offset: i64) -> Position {
+        Position {
+            group_name: "billing".into(),
+            topic: "acme.orders".into(),
+            partition,
+            next_offset,
+            leased: None,
+        }
+    }
+
+    #[test]
+    fn lag_is_what_lies_between_the_position_and_the_high_watermark_never_negative() {
+        let highs = HashMap::from([(0, 10), (1, 3)]);
+        let ahead = partition(position(1, 5), Some(&highs));
+        assert_eq!((ahead.high, ahead.lag), (Some(3), Some(0)));
+        let behind = partition(position(0, 4), Some(&highs));
+        assert_eq!((behind.high, behind.lag), (Some(10), Some(6)));
+        let unknown = partition(position(0, 4), None);
+        assert_eq!((unknown.high, unknown.lag), (None, None));
+    }
+
+    #[test]
+    fn a_group_lag_is_unknown_when_any_partition_is_and_a_lease_is_shown_as_a_range() {
+        let tenant = TenantName::parse("acme").unwrap();
+        let highs = HashMap::from([(0, 10)]);
+        let mut leased = position(0, 4);
+        leased.leased = Some(LeasedRange {
+            from: 4,
+            to: Some(8),
+            expires_at: Utc::now(),
+            deliveries: 2,
+        });
+        let parts = vec![
+            partition(leased, Some(&highs)),
+            partition(position(1, 0), Some(&highs)),
+        ];
+        let shown = view(&tenant, "billing", Some("acme.orders".into()), parts, None);
+        assert_eq!(shown.lag, None);
+        assert_eq!(shown.kafka_group, "acme.billing");
+        let range = shown.partitions[0].leased.as_ref().unwrap();
+        assert_eq!((range.from, range.to, range.deliveries), (4, Some(8), 2));
+        let empty = view(&tenant, "idle", None, Vec::new(), None);
+        assert_eq!(empty.lag, Some(0));
+    }
+}

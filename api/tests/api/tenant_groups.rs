@@ -390,3 +390,30 @@ async fn the_lag_gauge_grows_for_a_group_that_stopped_consuming() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn one_node_at_a_time_measures_lag_and_another_takes_over_when_it_goes() {
+    let app = TestApp::spawn_with(|f| f.merge(("consume.lag_interval_ms", 0))).await;
+    let options = tenancy::StoreOptions {
+        url: app.database_url.clone().into(),
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(5),
+    };
+    let (a, b) = (
+        tenancy::Store::connect(&options).await.unwrap(),
+        tenancy::Store::connect(&options).await.unwrap(),
+    );
+    let mut first = tenancy::store::LagLeadership::default();
+    let mut second = tenancy::store::LagLeadership::default();
+    assert!(a.lag_cursors(&mut first, 100).await.unwrap().is_some());
+    assert!(b.lag_cursors(&mut second, 100).await.unwrap().is_none());
+    // Still the first, tick after tick.
+    assert!(a.lag_cursors(&mut first, 100).await.unwrap().is_some());
+    assert!(b.lag_cursors(&mut second, 100).await.unwrap().is_none());
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.lag_cursors(&mut second, 100).await.unwrap().is_none() {
+        assert!(Instant::now() < deadline, "nobody took over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
