@@ -325,15 +325,6 @@ impl Service {
             metrics::counter!("sluice_consume_cache_messages_total", "tenant" => tenant.to_string())
                 .increment(from_cache as u64);
         }
-        // Lag of the leased partitions as the lease saw them; one series
-        // per (tenant, group, topic) active on this node.
-        metrics::gauge!(
-            "sluice_consumer_lag",
-            "tenant" => tenant.to_string(),
-            "group" => group.to_string(),
-            "topic" => topic.to_string(),
-        )
-        .set(lease_lag(&leased, &advances) as f64);
         Ok(batch)
     }
 
@@ -483,21 +474,6 @@ impl Service {
         };
         self.parts.readers.read(request).await
     }
-}
-
-/// Messages left behind the leased partitions' high watermarks once the
-/// cursors have moved.
-fn lease_lag(leased: &[LeasedPartition], advances: &[(i32, i64)]) -> i64 {
-    leased
-        .iter()
-        .map(|leased| {
-            let moved = advances
-                .iter()
-                .find(|(p, _)| *p == leased.partition)
-                .map_or(leased.next_offset, |(_, to)| *to);
-            (leased.end_offset - moved).max(0)
-        })
-        .sum()
 }
 
 /// A cursor found beyond the end of the log (truncated, or the topic was

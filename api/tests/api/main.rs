@@ -33,6 +33,7 @@ mod produce_errors;
 mod rate_limits;
 mod readiness;
 mod shutdown;
+mod tenant_groups;
 mod tenants;
 mod tls;
 mod topic_lifecycle;

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::Store;
 use crate::error::{Error, Result};
-use crate::names::{GroupName, TenantName, TopicName};
+use crate::names::{TenantName, TopicName};
 
 /// The receipt a manual-mode answer carries: opaque to clients, and
 /// unguessable (a random UUID), so that it is also a capability within its
@@ -52,14 +52,6 @@ impl fmt::Display for Receipt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0.simple())
     }
-}
-
-/// Where a group sends a range delivered too often, and after how many
-/// deliveries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetters {
-    pub max_deliveries: i32,
-    pub topic: String,
 }
 
 /// What to do with a receipt.
@@ -145,30 +137,6 @@ struct ReceiptRow {
 }
 
 impl Store {
-    /// A group's dead-letter policy, if it set one.
-    pub async fn dead_letters(
-        &self,
-        tenant: &TenantName,
-        group: &GroupName,
-    ) -> Result<Option<DeadLetters>> {
-        let row: Option<(Option<i32>, Option<String>)> = sqlx::query_as(
-            "SELECT max_deliveries, dead_letter_topic FROM consumer_groups
-             WHERE tenant = $1 AND group_name = $2",
-        )
-        .bind(tenant.as_str())
-        .bind(group.as_str())
-        .fetch_optional(self.pool())
-        .await
-        .map_err(Error::db("read the group's dead-letter policy"))?;
-        Ok(match row {
-            Some((Some(max_deliveries), Some(topic))) => Some(DeadLetters {
-                max_deliveries,
-                topic,
-            }),
-            _ => None,
-        })
-    }
-
     /// Acks or nacks a receipt of `tenant` on `topic`. A receipt of
     /// another tenant or topic is not found, exactly like a forged one.
     pub async fn settle_receipt(
