@@ -14,6 +14,7 @@ mod consume;
 mod consume_faults;
 mod consume_leases;
 mod data_auth;
+mod dead_letters;
 mod docs;
 mod front_door;
 mod grants;
