@@ -172,7 +172,9 @@ impl Lease {
             "WITH held AS (
                  UPDATE cursors c
                  SET updated_at = CASE WHEN c.next_offset = h.first THEN c.updated_at ELSE now() END,
-                     next_offset = h.first, range_end = h.range_end, lease_end_offset = h.range_end,
+                     next_offset = h.first, lease_end_offset = h.range_end,
+                     -- A redelivery cut short by `limit` keeps the rest of its range.
+                     range_end = greatest(coalesce(c.range_end, h.range_end), h.range_end),
                      lease_expires_at = now() + $7::int8 * interval '1 millisecond',
                      last_read_at = now(),
                      acked_offsets = array(SELECT a FROM unnest(c.acked_offsets) a WHERE a >= h.first ORDER BY a)
