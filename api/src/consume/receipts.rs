@@ -21,10 +21,16 @@ use crate::error::{ApiError, Code};
 #[serde(deny_unknown_fields)]
 pub struct OffsetRef {
     #[serde(rename = "Partition")]
+    #[schema(minimum = 0)]
     partition: i32,
     #[serde(rename = "Offset")]
+    #[schema(minimum = 0)]
     offset: i64,
 }
+
+/// Most offsets one ack or nack may name: the largest `limit` a GET
+/// allows by default, and well within the JSON body limit.
+pub const MAX_NAMED_OFFSETS: usize = 1_000;
 
 /// `{"receipt":"…"}`, optionally naming the offsets it settles.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -34,6 +40,7 @@ pub struct AckBody {
     receipt: String,
     /// Settle only these; the rest of the receipt's range is released for
     /// redelivery, in order, without them.
+    #[schema(min_items = 1, max_items = 1000)]
     offsets: Option<Vec<OffsetRef>>,
 }
 
@@ -43,6 +50,7 @@ pub struct AckBody {
 pub struct NackBody {
     receipt: String,
     /// Release only these; the rest stays leased under the receipt.
+    #[schema(min_items = 1, max_items = 1000)]
     offsets: Option<Vec<OffsetRef>>,
     /// Milliseconds before the released messages may be delivered again
     /// (0, the default, up to `consume.max_visibility`).
@@ -59,10 +67,7 @@ pub struct ExtendBody {
 }
 
 /// Named offsets, checked: well-formed, and no more than a GET can return.
-fn offsets(
-    named: Option<&[OffsetRef]>,
-    settings: &ConsumeSettings,
-) -> Result<Option<Vec<(i32, i64)>>, ApiError> {
+fn offsets(named: Option<&[OffsetRef]>) -> Result<Option<Vec<(i32, i64)>>, ApiError> {
     let Some(named) = named else {
         return Ok(None);
     };
@@ -70,10 +75,9 @@ fn offsets(
         code: Code::InvalidOffsets,
         message,
     };
-    if named.is_empty() || named.len() as u64 > settings.max_limit {
+    if named.is_empty() || named.len() > MAX_NAMED_OFFSETS {
         return Err(bad(format!(
-            "offsets must name 1..={} offsets (omit it to settle the whole receipt)",
-            settings.max_limit
+            "offsets must name 1..={MAX_NAMED_OFFSETS} offsets (omit it to settle the whole receipt)"
         )));
     }
     if let Some(o) = named.iter().find(|o| o.partition < 0 || o.offset < 0) {
@@ -147,6 +151,7 @@ impl Service {
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, description = "`receipt_not_found`: unknown, forged, or another tenant's", body = crate::error::ErrorBody),
         (status = 409, description = "`receipt_expired`: the visibility ended or the receipt was nacked; its messages were or will be delivered again", body = crate::error::ErrorBody),
+        (status = 413, description = "`payload_too_large`: a body over the JSON limit", body = crate::error::ErrorBody),
         (status = 429, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody),
     ))]
 #[actix_web::post("/topic/{topic}/ack")]
@@ -157,7 +162,7 @@ pub async fn ack(
     service: web::Data<Service>,
 ) -> Result<HttpResponse, ApiError> {
     let topic = user.authorize(&path, Access::Read)?;
-    let offsets = offsets(body.offsets.as_deref(), service.settings())?;
+    let offsets = offsets(body.offsets.as_deref())?;
     let settlement = Settlement::Ack { offsets };
     service
         .settle(&user, &topic, &body.receipt, settlement)
@@ -176,6 +181,7 @@ pub async fn ack(
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, description = "`receipt_not_found`", body = crate::error::ErrorBody),
         (status = 409, description = "`receipt_expired`, or `receipt_settled` for a receipt already acked", body = crate::error::ErrorBody),
+        (status = 413, description = "`payload_too_large`: a body over the JSON limit", body = crate::error::ErrorBody),
         (status = 429, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody),
     ))]
 #[actix_web::post("/topic/{topic}/nack")]
@@ -187,7 +193,7 @@ pub async fn nack(
 ) -> Result<HttpResponse, ApiError> {
     let topic = user.authorize(&path, Access::Read)?;
     let settings = service.settings();
-    let offsets = offsets(body.offsets.as_deref(), settings)?;
+    let offsets = offsets(body.offsets.as_deref())?;
     let delay = delay(body.delay, settings)?;
     let settlement = Settlement::Nack { offsets, delay };
     service
@@ -207,6 +213,7 @@ pub async fn nack(
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, description = "`receipt_not_found`", body = crate::error::ErrorBody),
         (status = 409, description = "`receipt_expired`, or `receipt_settled`", body = crate::error::ErrorBody),
+        (status = 413, description = "`payload_too_large`: a body over the JSON limit", body = crate::error::ErrorBody),
         (status = 429, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody),
     ))]
 #[actix_web::post("/topic/{topic}/extend")]

@@ -56,7 +56,7 @@ pub async fn show(
 /// flight; ends manual-mode receipts; audited as `group.reset`.
 #[utoipa::path(tag = "data plane", security(("basic" = [])),
     params(("topic" = names::TopicName, Path), ("group" = names::GroupName, Path)),
-    request_body = SeekBody,
+    request_body = super::seek::SeekShape,
     responses((status = 200, description = "The group where it now stands", body = GroupView),
         (status = 400, description = "`invalid_seek`, `invalid_partition`, `malformed_json`", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),

@@ -30,9 +30,66 @@ pub struct SeekBody {
 #[serde(deny_unknown_fields)]
 pub struct SeekOffset {
     #[serde(rename = "Partition")]
+    #[schema(minimum = 0)]
     partition: i32,
     #[serde(rename = "Offset")]
+    #[schema(minimum = 0)]
     offset: i64,
+}
+
+/// The three shapes of a seek body, as the document states them (the
+/// body itself is read as one [`SeekBody`], for precise errors).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum SeekShape {
+    End(SeekToEnd),
+    Time(SeekToTime),
+    Offsets(SeekToOffsets),
+}
+
+/// `{"to":"earliest"}` or `{"to":"latest"}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct SeekToEnd {
+    to: SeekEnd,
+}
+
+/// Which end of the log.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum SeekEnd {
+    Earliest,
+    Latest,
+}
+
+/// `{"to":"timestamp","timestamp":MS}`: the first message at or after it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct SeekToTime {
+    to: SeekTimestamp,
+    #[schema(minimum = 0)]
+    timestamp: i64,
+}
+
+/// The one value of `to` that goes with `timestamp`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum SeekTimestamp {
+    Timestamp,
+}
+
+/// `{"offsets":[{"Partition":0,"Offset":42}]}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct SeekToOffsets {
+    #[schema(min_items = 1)]
+    offsets: Vec<SeekOffset>,
 }
 
 /// Where a group is to move.
@@ -83,15 +140,18 @@ impl SeekBody {
         if offsets.is_empty() {
             return Err(invalid("\"offsets\" names no partition"));
         }
-        let mut seen = std::collections::HashSet::new();
+        // A partition named twice with the same offset is one request;
+        // with two different offsets it is a contradiction.
+        let mut seen = std::collections::BTreeMap::new();
         for o in offsets {
-            if !seen.insert(o.partition) {
-                return Err(invalid(format!("partition {} is named twice", o.partition)));
+            if *seen.entry(o.partition).or_insert(o.offset) != o.offset {
+                return Err(invalid(format!(
+                    "partition {} is named twice, with different offsets",
+                    o.partition
+                )));
             }
         }
-        Ok(Seek::Offsets(
-            offsets.iter().map(|o| (o.partition, o.offset)).collect(),
-        ))
+        Ok(Seek::Offsets(seen.into_iter().collect()))
     }
 }
 

@@ -103,6 +103,17 @@ pub enum AdminErrors {
 /// (`consume.max_limit`, `consume.max_wait`) and the number of messages
 /// in a produce batch (1 to `produce.max_batch_messages`).
 pub fn bound(document: &mut Document, consume: &ConsumeSettings, produce: &ProduceSettings) {
+    let longest = u64::try_from(consume.max_visibility.as_millis()).unwrap_or(u64::MAX);
+    set_property_range(document, "NackBody", "delay", 0, longest);
+    set_property_range(document, "ExtendBody", "visibility", 1, longest);
+    if let Some(operation) = document
+        .paths
+        .paths
+        .get_mut("/topic/{topic}")
+        .and_then(|item| item.get.as_mut())
+    {
+        set_range(operation, "visibility", 1, longest);
+    }
     let Some(item) = document.paths.paths.get_mut("/topic/{topic}") else {
         return;
     };
@@ -124,6 +135,27 @@ pub fn bound(document: &mut Document, consume: &ConsumeSettings, produce: &Produ
     if let Some(RefOr::T(Schema::Array(array))) = batch {
         array.min_items = Some(1);
         array.max_items = Some(produce.max_batch_messages);
+    }
+}
+
+/// Bounds an integer property of a component schema by the configuration.
+fn set_property_range(
+    document: &mut Document,
+    component: &str,
+    property: &str,
+    min: u64,
+    max: u64,
+) {
+    let schema = document
+        .components
+        .as_mut()
+        .and_then(|components| components.schemas.get_mut(component));
+    let Some(RefOr::T(Schema::Object(object))) = schema else {
+        return;
+    };
+    if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut(property) {
+        field.minimum = Some(min.into());
+        field.maximum = Some(max.into());
     }
 }
 
