@@ -264,6 +264,25 @@ async fn acking_a_receipt_twice_answers_204_both_times_and_delivers_nothing_twic
             .await;
         assert_no_content(ack, attempt).await;
     }
+    // A nack or an extend of an acked receipt is refused: it is settled.
+    let nack = app
+        .post_nack(
+            &user,
+            &password,
+            &topic,
+            &json!({ "receipt": first.receipt() }),
+        )
+        .await;
+    assert_error(nack, StatusCode::CONFLICT, "receipt_settled").await;
+    let extend = app
+        .post_extend(
+            &user,
+            &password,
+            &topic,
+            &json!({ "receipt": first.receipt(), "visibility": 5000 }),
+        )
+        .await;
+    assert_error(extend, StatusCode::CONFLICT, "receipt_settled").await;
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let ack = app
         .post_ack(
@@ -344,7 +363,7 @@ async fn a_forged_or_altered_receipt_is_not_found() {
     // The real one with its last character changed.
     let mut altered = receipt.clone();
     let last = altered.pop().unwrap();
-    altered.push(if last == 'A' { 'B' } else { 'A' });
+    altered.push(if last == '0' { '1' } else { '0' });
     let forged = [
         uuid::Uuid::new_v4().to_string(),
         uuid::Uuid::new_v4().simple().to_string(),
@@ -612,15 +631,22 @@ async fn bad_receipt_requests_are_refused_with_400_and_a_stable_code() {
             .body(body.to_owned())
             .send()
     };
+    // A body the route's shape does not take is `malformed_json`; a
+    // well-shaped one with a value out of range names that value.
     let bodies: Vec<(&str, String, &str)> = vec![
-        ("ack", "{}".to_owned(), "invalid_receipt"),
-        ("nack", "{}".to_owned(), "invalid_receipt"),
+        ("ack", "{}".to_owned(), "malformed_json"),
+        ("nack", "{}".to_owned(), "malformed_json"),
         (
             "extend",
             r#"{"visibility":5000}"#.to_owned(),
-            "invalid_receipt",
+            "malformed_json",
         ),
-        ("ack", r#"{"receipt":5}"#.to_owned(), "invalid_receipt"),
+        (
+            "extend",
+            json!({ "receipt": receipt }).to_string(),
+            "malformed_json",
+        ),
+        ("ack", r#"{"receipt":5}"#.to_owned(), "malformed_json"),
         ("ack", r#"{"receipt":"#.to_owned(), "malformed_json"),
         ("nack", "not json".to_owned(), "malformed_json"),
         ("extend", r#"{"receipt":"#.to_owned(), "malformed_json"),
@@ -637,16 +663,32 @@ async fn bad_receipt_requests_are_refused_with_400_and_a_stable_code() {
         (
             "extend",
             json!({ "receipt": receipt, "visibility": -5 }).to_string(),
-            "invalid_visibility",
+            "malformed_json",
+        ),
+        (
+            "nack",
+            json!({ "receipt": receipt, "delay": 1_000_000_000_000u64 }).to_string(),
+            "invalid_delay",
         ),
         (
             "nack",
             json!({ "receipt": receipt, "delay": -1 }).to_string(),
-            "invalid_delay",
+            "malformed_json",
         ),
         (
             "ack",
             json!({ "receipt": receipt, "offsets": "all" }).to_string(),
+            "malformed_json",
+        ),
+        (
+            "ack",
+            json!({ "receipt": receipt, "offsets": [] }).to_string(),
+            "invalid_offsets",
+        ),
+        (
+            "ack",
+            json!({ "receipt": receipt, "offsets": [{ "Partition": -1, "Offset": 0 }] })
+                .to_string(),
             "invalid_offsets",
         ),
     ];
