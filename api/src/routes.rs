@@ -33,6 +33,9 @@ pub struct PublicOptions {
 fn public_routes(cfg: &mut ServiceConfig) {
     cfg.service(produce::produce)
         .service(consume::consume)
+        .service(consume::ack)
+        .service(consume::nack)
+        .service(consume::extend)
         .service(me::me)
         .service(admin::healthz)
         .service(admin::readyz);

@@ -168,6 +168,7 @@ impl Application {
             quotas: limits.clone(),
             admission: admission.clone(),
             shutdown: shutdown.clone(),
+            producer: producer.clone(),
         }));
         notices::spawn(
             &store,

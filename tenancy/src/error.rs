@@ -74,6 +74,20 @@ pub enum Error {
     /// A GET named a new group while the tenant already has `max` groups.
     #[error("tenant '{tenant}' already has its {max} consumer group(s) (quota max_groups); use an existing group, or ask the operator to delete unused ones or raise the quota")]
     GroupLimitReached { tenant: String, max: u32 },
+    /// A receipt this tenant never had on this topic: unknown, forged, of
+    /// another tenant, or forgotten long after it ended.
+    #[error("no such receipt on this topic")]
+    ReceiptNotFound,
+    /// The receipt's visibility ended (or it was nacked, or its group was
+    /// moved): its messages were or will be delivered again.
+    #[error(
+        "the receipt has expired or was released: its messages were or will be delivered again"
+    )]
+    ReceiptExpired,
+    /// A nack or extend of a receipt already acked: there is nothing left
+    /// to release.
+    #[error("the receipt was already acked")]
+    ReceiptSettled,
     #[error("database unavailable while trying to {context}: {source}")]
     Database {
         context: &'static str,
@@ -120,6 +134,9 @@ impl Error {
                 std::io::Error::other(err.to_string()),
             ))),
             Error::Hashing(text) => Error::Hashing(text.clone()),
+            Error::ReceiptNotFound => Error::ReceiptNotFound,
+            Error::ReceiptExpired => Error::ReceiptExpired,
+            Error::ReceiptSettled => Error::ReceiptSettled,
         }
     }
 

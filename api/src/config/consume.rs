@@ -76,6 +76,32 @@ pub struct ConsumeSettings {
         alias = "group_sweep_interval_ms"
     )]
     pub group_sweep_interval: Duration,
+    /// How long a manual-mode GET's messages stay leased to its receipt
+    /// when the GET names no `visibility`: past it, unacked messages are
+    /// delivered again.
+    #[serde(
+        default = "setting::ms::<30000>",
+        deserialize_with = "setting::millis",
+        alias = "visibility_timeout_ms"
+    )]
+    pub visibility_timeout: Duration,
+    /// The longest `visibility` a GET or an extend may ask for (12 hours,
+    /// as SQS allows).
+    #[serde(
+        default = "setting::ms::<43200000>",
+        deserialize_with = "setting::millis",
+        alias = "max_visibility_ms"
+    )]
+    pub max_visibility: Duration,
+    /// How long an ended receipt is remembered, so that a repeated ack is
+    /// still answered 204 and a late one 409 `receipt_expired`; after
+    /// that it is `receipt_not_found`.
+    #[serde(
+        default = "setting::ms::<86400000>",
+        deserialize_with = "setting::millis",
+        alias = "receipt_retention_ms"
+    )]
+    pub receipt_retention: Duration,
 }
 
 /// What a lease adds to the read budget by default: time to commit once
@@ -115,6 +141,18 @@ impl ConsumeSettings {
             return Err(invalid(
                 "consume.lease",
                 "must be greater than consume.read_timeout, so that a lease outlasts the read",
+            ));
+        }
+        if self.max_visibility.is_zero() || self.visibility_timeout.is_zero() {
+            return Err(invalid(
+                "consume.visibility_timeout",
+                "must be at least 1ms, and so must consume.max_visibility",
+            ));
+        }
+        if self.visibility_timeout > self.max_visibility {
+            return Err(invalid(
+                "consume.visibility_timeout",
+                "must not exceed consume.max_visibility",
             ));
         }
         if self.watermark_poll < Duration::from_millis(10) {

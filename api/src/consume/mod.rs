@@ -3,7 +3,9 @@
 //! the messages; see [`service`] for how any node serves any GET.
 
 mod admission;
+mod dead_letters;
 mod query;
+mod receipts;
 mod response;
 mod retention;
 mod service;
@@ -11,7 +13,8 @@ mod service;
 use actix_web::{web, HttpResponse};
 
 pub use admission::{ConsumeAdmission, ConsumeSlot};
-pub use query::{ConsumeParams, ConsumeQuery};
+pub use query::{AckMode, ConsumeParams, ConsumeQuery};
+pub use receipts::{ack, extend, nack};
 pub use response::OutMessage;
 pub use retention::spawn_group_retention;
 pub use service::{Delivery, Parts, Service};
@@ -22,6 +25,9 @@ use crate::error::ApiError;
 /// The header that reports messages skipped because the cursor had fallen
 /// behind retention.
 pub const SKIPPED_HEADER: &str = "Sluice-Skipped-Messages";
+
+/// The header that carries a manual-mode answer's receipt.
+pub const RECEIPT_HEADER: &str = "Sluice-Receipt";
 
 /// The header that flags a cursor moved to the end of a truncated log
 /// (nothing skipped that exists, nothing read again).

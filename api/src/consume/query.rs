@@ -18,6 +18,20 @@ pub struct ConsumeQuery {
     wait: Option<String>,
     #[serde(default)]
     encoding: Encoding,
+    ack: Option<String>,
+    visibility: Option<String>,
+}
+
+/// How a GET's messages are settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckMode {
+    /// OVH's "read only once": the group's position moves before the
+    /// answer is written.
+    Auto,
+    /// At least once: the messages stay leased under a receipt for
+    /// `visibility`, until the client acks them; otherwise they are
+    /// delivered again.
+    Manual { visibility: Duration },
 }
 
 /// A validated consume request.
@@ -27,6 +41,7 @@ pub struct ConsumeParams {
     pub group: GroupName,
     pub wait: Duration,
     pub encoding: Encoding,
+    pub ack: AckMode,
 }
 
 fn bad(code: Code, message: String) -> ApiError {
@@ -84,7 +99,51 @@ impl ConsumeQuery {
             group,
             wait,
             encoding: self.encoding,
+            ack: self.ack_mode(settings)?,
         })
+    }
+
+    fn ack_mode(&self, settings: &ConsumeSettings) -> Result<AckMode, ApiError> {
+        let manual = match self.ack.as_deref() {
+            None | Some("auto") => false,
+            Some("manual") => true,
+            Some(other) => {
+                return Err(bad(
+                    Code::InvalidAck,
+                    format!("ack must be 'auto' or 'manual', not '{other}'"),
+                ))
+            }
+        };
+        if !manual {
+            if self.visibility.is_some() {
+                return Err(bad(
+                    Code::InvalidVisibility,
+                    "visibility applies only with ack=manual".into(),
+                ));
+            }
+            return Ok(AckMode::Auto);
+        }
+        let visibility = match &self.visibility {
+            None => settings.visibility_timeout,
+            Some(text) => visibility(text, settings)?,
+        };
+        Ok(AckMode::Manual { visibility })
+    }
+}
+
+/// A visibility timeout in ms, within `1..=consume.max_visibility`.
+pub fn visibility(text: &str, settings: &ConsumeSettings) -> Result<Duration, ApiError> {
+    match text.parse::<u64>() {
+        Ok(ms) if ms >= 1 && Duration::from_millis(ms) <= settings.max_visibility => {
+            Ok(Duration::from_millis(ms))
+        }
+        _ => Err(bad(
+            Code::InvalidVisibility,
+            format!(
+                "visibility must be milliseconds in 1..={}, not '{text}'",
+                settings.max_visibility.as_millis()
+            ),
+        )),
     }
 }
 
@@ -105,6 +164,9 @@ mod tests {
             mirror_interval: Duration::ZERO,
             group_retention: Duration::from_secs(7 * 86_400),
             group_sweep_interval: Duration::from_secs(600),
+            visibility_timeout: Duration::from_secs(30),
+            max_visibility: Duration::from_secs(43_200),
+            receipt_retention: Duration::from_secs(86_400),
         }
     }
 
@@ -114,6 +176,8 @@ mod tests {
             wait: wait.map(str::to_owned),
             group: group.map(str::to_owned),
             encoding: Encoding::None,
+            ack: None,
+            visibility: None,
         }
     }
 
@@ -145,5 +209,38 @@ mod tests {
             .validate(&settings(), "acme.app")
             .unwrap_err();
         assert_eq!(err.code().as_str(), "invalid_group");
+    }
+
+    fn acking(ack: Option<&str>, visibility: Option<&str>) -> Result<AckMode, ApiError> {
+        let mut q = query(None, None, None);
+        q.ack = ack.map(str::to_owned);
+        q.visibility = visibility.map(str::to_owned);
+        q.validate(&settings(), "acme.app").map(|p| p.ack)
+    }
+
+    #[test]
+    fn manual_mode_takes_the_default_visibility_or_one_in_bounds() {
+        assert_eq!(acking(None, None).unwrap(), AckMode::Auto);
+        assert_eq!(acking(Some("auto"), None).unwrap(), AckMode::Auto);
+        assert_eq!(
+            acking(Some("manual"), None).unwrap(),
+            AckMode::Manual {
+                visibility: Duration::from_secs(30)
+            }
+        );
+        assert_eq!(
+            acking(Some("manual"), Some("1500")).unwrap(),
+            AckMode::Manual {
+                visibility: Duration::from_millis(1500)
+            }
+        );
+        let err = acking(Some("sometimes"), None).unwrap_err();
+        assert_eq!(err.code().as_str(), "invalid_ack");
+        for bad in ["0", "-1", "43200001", "soon"] {
+            let err = acking(Some("manual"), Some(bad)).unwrap_err();
+            assert_eq!(err.code().as_str(), "invalid_visibility", "{bad}");
+        }
+        let err = acking(None, Some("1000")).unwrap_err();
+        assert_eq!(err.code().as_str(), "invalid_visibility");
     }
 }

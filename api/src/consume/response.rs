@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 use actix_web::HttpResponse;
 use tenancy::TopicName;
 
-use super::{Delivery, RESET_HEADER, SKIPPED_HEADER};
+use super::{Delivery, RECEIPT_HEADER, RESET_HEADER, SKIPPED_HEADER};
 use crate::encoding::Encoding;
 use crate::kafka::ConsumedMessage;
 
@@ -27,10 +27,23 @@ pub fn render(topic: &TopicName, delivery: Delivery, encoding: Encoding) -> Http
     if delivery.reset {
         response.insert_header((RESET_HEADER, "truncated"));
     }
+    if let Some(receipt) = delivery.receipt {
+        response.insert_header((RECEIPT_HEADER, receipt.to_string()));
+    }
+    let manual = delivery.receipt.is_some();
+    let deliveries = delivery.deliveries;
     let messages: Vec<OutMessage> = delivery
         .messages
         .into_iter()
-        .map(|m| OutMessage::new(topic.as_str(), m, encoding))
+        .map(|m| {
+            let count = manual
+                .then(|| deliveries.iter().find(|(p, _)| *p == m.partition))
+                .flatten()
+                .map(|(_, n)| *n);
+            let mut out = OutMessage::new(topic.as_str(), m, encoding);
+            out.deliveries = count;
+            out
+        })
         .collect();
     response.json(messages)
 }
@@ -85,6 +98,10 @@ pub struct OutMessage {
     /// it): then the keys are base64 too, and so are the values.
     #[serde(rename = "HeaderKeysEncoding", skip_serializing_if = "Option::is_none")]
     header_keys_encoding: Option<&'static str>,
+    /// Manual mode only: how many times this message has been delivered to
+    /// the group, this time included (1 on the first delivery).
+    #[serde(rename = "Deliveries", skip_serializing_if = "Option::is_none")]
+    deliveries: Option<i32>,
 }
 
 fn marker(base64: bool) -> Option<&'static str> {
@@ -135,6 +152,7 @@ impl OutMessage {
             headers: HeaderMap(headers),
             headers_encoding: marker(headers_base64 && !m.headers.is_empty()),
             header_keys_encoding: marker(keys_base64),
+            deliveries: None,
         }
     }
 }

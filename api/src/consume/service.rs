@@ -13,16 +13,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
-use tenancy::store::{LeaseRequest, LeasedPartition};
+use tenancy::store::{DeadLetters, HeldRange, LeaseRequest, LeasedPartition, Receipt};
 use tenancy::{GroupName, Store, TenantName, TopicName};
 
 use super::admission::ConsumeAdmission;
-use super::query::ConsumeParams;
+use super::dead_letters;
+use super::query::{AckMode, ConsumeParams};
 use crate::auth::Principal;
 use crate::config::ConsumeSettings;
 use crate::error::ApiError;
 use crate::kafka::{
-    ConsumedMessage, Mirror, ReadOutcome, ReadRequest, Readers, TopicAdmin, TopicMarks, Watermarks,
+    ConsumedMessage, Mirror, Producer, ReadOutcome, ReadRequest, Readers, TopicAdmin, TopicMarks,
+    Watermarks,
 };
 use crate::ratelimit::TenantLimits;
 use crate::shutdown::Shutdown;
@@ -35,6 +37,12 @@ pub struct Delivery {
     pub skipped: i64,
     /// A cursor was beyond the end of the log and moved to the end.
     pub reset: bool,
+    /// Manual mode: the receipt the messages are leased under (none when
+    /// nothing was delivered).
+    pub receipt: Option<Receipt>,
+    /// Manual mode: how many times each partition's range has been
+    /// delivered, this time included.
+    pub deliveries: Vec<(i32, i32)>,
 }
 
 /// What a [`Service`] is built from: the node's shared pieces it drives.
@@ -48,12 +56,14 @@ pub struct Parts {
     pub quotas: Arc<TenantLimits>,
     pub admission: Arc<ConsumeAdmission>,
     pub shutdown: Shutdown,
+    /// Sends ranges delivered too often to their group's dead-letter topic.
+    pub producer: Arc<Producer>,
 }
 
 /// The consume machinery of a node: cursors, leases, readers, watermarks
 /// and the per-tenant admission, behind [`Service::consume`].
 pub struct Service {
-    parts: Parts,
+    pub(super) parts: Parts,
     /// (tenant, group, topic) whose cursor rows exist, to skip the insert.
     known_cursors: Cache<(String, String, String), ()>,
     /// Turns the tie-break between partitions read equally long ago.
@@ -139,16 +149,18 @@ impl Service {
 
     /// One lease-read-commit round, within one time budget: the lease is
     /// one short statement, the read holds no database connection, and a
-    /// second short statement commits what was read if the lease is still
-    /// this GET's.
+    /// second short statement commits what was read (auto mode) or keeps it
+    /// leased under a receipt (manual mode), if the lease is still this
+    /// GET's.
     async fn attempt(
         &self,
-        tenant: &TenantName,
+        principal: &Principal,
         group: &GroupName,
         topic: &TopicName,
         marks: &TopicMarks,
-        limit: usize,
+        params: &ConsumeParams,
     ) -> Result<Delivery, ApiError> {
+        let tenant = &principal.tenant;
         let deadline = Instant::now() + self.parts.settings.read_budget();
         self.ensure_cursors(tenant, group, topic, marks).await?;
         let highs = marks.highs();
@@ -160,7 +172,7 @@ impl Service {
                 group,
                 topic,
                 highs: &highs,
-                wanted: i64::try_from(limit).unwrap_or(i64::MAX),
+                wanted: i64::try_from(params.limit).unwrap_or(i64::MAX),
                 duration: self.parts.settings.lease(),
                 rotation: self.rotation.fetch_add(1, Ordering::Relaxed),
             })
@@ -169,7 +181,7 @@ impl Service {
             return Ok(Delivery::default());
         }
         let taken_over = lease.taken_over();
-        if taken_over > 0 {
+        if taken_over > 0 && params.ack == AckMode::Auto {
             // A node died mid-read (or overran its lease): its partitions
             // are read again from the same cursors.
             tracing::info!(%tenant, %group, %topic, partitions = taken_over, "took over expired leases");
@@ -177,26 +189,30 @@ impl Service {
                 .increment(taken_over as u64);
         }
         let leased = lease.partitions.clone();
+        let dead_letters = self
+            .dead_letters_for(tenant, group, &leased, params.ack)
+            .await?;
         let mut reads: Vec<(i32, ReadOutcome)> = Vec::new();
         let mut delivered = 0usize;
         let mut bytes = 0usize;
         let max_bytes = self.parts.settings.max_response_bytes;
         for partition in &leased {
-            let remaining = limit - delivered;
+            let remaining = params.limit - delivered;
             if remaining == 0 || (bytes >= max_bytes && delivered > 0) || Instant::now() >= deadline
             {
                 break;
             }
-            let outcome = match self
-                .read_partition(
+            let read = self
+                .read_leased(
                     topic,
                     partition,
                     remaining,
                     max_bytes.saturating_sub(bytes),
                     deadline,
+                    params.ack,
                 )
-                .await
-            {
+                .await;
+            let mut outcome = match read {
                 Ok(outcome) => outcome,
                 Err(err) if delivered == 0 => {
                     if let Err(release) = lease.release().await {
@@ -209,6 +225,26 @@ impl Service {
                     break;
                 }
             };
+            if let Some(policy) = dead_letters
+                .as_ref()
+                .filter(|d| partition.deliveries > d.max_deliveries)
+            {
+                let sent = dead_letters::send(
+                    &self.parts.producer,
+                    principal,
+                    &self.parts.quotas,
+                    topic,
+                    partition,
+                    &outcome,
+                    policy,
+                )
+                .await;
+                if !sent {
+                    // Left leased: released below, and tried again later.
+                    continue;
+                }
+                outcome.messages.clear();
+            }
             delivered += outcome.messages.len();
             bytes += outcome
                 .messages
@@ -217,15 +253,18 @@ impl Service {
                 .sum::<usize>();
             reads.push((partition.partition, outcome));
         }
-        let advances: Vec<(i32, i64)> = reads
-            .iter()
-            .zip(&leased)
-            .filter(|((_, outcome), leased)| outcome.next_cursor != leased.next_offset)
-            .map(|((partition, outcome), _)| (*partition, outcome.next_cursor))
-            .collect();
+        let advances = advances(&reads, &leased, params.ack);
         let read: Vec<i32> = reads.iter().map(|(partition, _)| *partition).collect();
-        // The cursors move before a single byte of the answer is written.
-        let settled = lease.commit(&advances, &read).await?;
+        let holder = lease.holder();
+        // The cursors move (or the ranges are held under the receipt)
+        // before a single byte of the answer is written.
+        let settled = match params.ack {
+            AckMode::Auto => lease.commit(&advances, &read).await?,
+            AckMode::Manual { visibility } => {
+                let ranges = held_ranges(&reads, &leased);
+                lease.hold(visibility, &ranges, &advances, &read).await?
+            }
+        };
         let mut batch = Delivery::default();
         let mut from_cache = 0usize;
         for ((partition, outcome), leased) in reads.into_iter().zip(&leased) {
@@ -258,7 +297,13 @@ impl Service {
             }
             batch.skipped += outcome.skipped;
             from_cache += outcome.from_cache;
+            if !outcome.messages.is_empty() {
+                batch.deliveries.push((partition, leased.deliveries));
+            }
             batch.messages.extend(outcome.messages);
+        }
+        if matches!(params.ack, AckMode::Manual { .. }) && !batch.messages.is_empty() {
+            batch.receipt = Some(Receipt::from_holder(holder));
         }
         let kafka_group = group.kafka_id(tenant);
         for (partition, next_offset) in &advances {
@@ -283,6 +328,108 @@ impl Service {
         .set(lease_lag(&leased, &advances) as f64);
         Ok(batch)
     }
+
+    /// The group's dead-letter policy, looked up only when it can matter:
+    /// in manual mode, for a range delivered before.
+    async fn dead_letters_for(
+        &self,
+        tenant: &TenantName,
+        group: &GroupName,
+        leased: &[LeasedPartition],
+        ack: AckMode,
+    ) -> Result<Option<DeadLetters>, ApiError> {
+        if ack == AckMode::Auto || leased.iter().all(|p| p.deliveries <= 1) {
+            return Ok(None);
+        }
+        Ok(self.parts.store.dead_letters(tenant, group).await?)
+    }
+
+    /// Reads one leased partition and keeps what may be delivered: never
+    /// an offset a partial ack settled, and in manual mode nothing past the
+    /// range being delivered again, so that `Deliveries` counts one range.
+    async fn read_leased(
+        &self,
+        topic: &TopicName,
+        leased: &LeasedPartition,
+        max_messages: usize,
+        max_bytes: usize,
+        deadline: Instant,
+        ack: AckMode,
+    ) -> Result<ReadOutcome, crate::kafka::KafkaError> {
+        let redelivery = ack != AckMode::Auto && leased.deliveries > 1;
+        let max_messages = if redelivery {
+            max_messages.min(
+                usize::try_from(leased.expected())
+                    .unwrap_or(usize::MAX)
+                    .max(1),
+            )
+        } else {
+            max_messages
+        };
+        let mut outcome = self
+            .read_partition(topic, leased, max_messages, max_bytes, deadline)
+            .await?;
+        if redelivery {
+            if let Some(cut) = outcome
+                .messages
+                .iter()
+                .position(|m| m.offset >= leased.end_offset)
+            {
+                outcome.messages.truncate(cut);
+                outcome.next_cursor = outcome.next_cursor.min(leased.end_offset);
+            }
+        }
+        if !leased.acked.is_empty() {
+            outcome.first_read = outcome.messages.first().map(|m| m.offset);
+            outcome
+                .messages
+                .retain(|m| leased.acked.binary_search(&m.offset).is_err());
+        }
+        Ok(outcome)
+    }
+}
+
+/// Where each read partition's cursor goes. In manual mode a partition
+/// that delivered messages keeps its cursor (its range is held under the
+/// receipt instead); one that delivered nothing moves past what it read.
+fn advances(
+    reads: &[(i32, ReadOutcome)],
+    leased: &[LeasedPartition],
+    ack: AckMode,
+) -> Vec<(i32, i64)> {
+    reads
+        .iter()
+        .zip(leased)
+        .filter(|((_, outcome), _)| ack == AckMode::Auto || outcome.messages.is_empty())
+        .filter(|((_, outcome), leased)| outcome.next_cursor != leased.next_offset)
+        .map(|((partition, outcome), _)| (*partition, outcome.next_cursor))
+        .collect()
+}
+
+/// The ranges a manual-mode GET delivered: from the cursor (or, past
+/// messages lost to retention, the first offset read) to after the last
+/// offset read.
+fn held_ranges(reads: &[(i32, ReadOutcome)], leased: &[LeasedPartition]) -> Vec<HeldRange> {
+    reads
+        .iter()
+        .zip(leased)
+        .filter(|((_, outcome), _)| !outcome.messages.is_empty())
+        .map(|((partition, outcome), leased)| {
+            let first_read = outcome
+                .first_read
+                .or_else(|| outcome.messages.first().map(|m| m.offset))
+                .unwrap_or(leased.next_offset);
+            HeldRange {
+                partition: *partition,
+                first: if outcome.skipped > 0 {
+                    first_read
+                } else {
+                    leased.next_offset
+                },
+                end: outcome.next_cursor,
+            }
+        })
+        .collect()
 }
 
 impl Service {
@@ -404,7 +551,7 @@ impl Service {
             tokio::pin!(changed);
             changed.as_mut().enable();
             let batch = self
-                .attempt(tenant, &params.group, topic, &marks, params.limit)
+                .attempt(principal, &params.group, topic, &marks, params)
                 .await?;
             if !batch.messages.is_empty()
                 || Instant::now() >= deadline

@@ -69,6 +69,10 @@ catalogue! {
     InvalidReplicationFactor => ("invalid_replication_factor", BAD_REQUEST, false),
     InvalidConfig => ("invalid_config", BAD_REQUEST, false),
     InvalidTo => ("invalid_to", BAD_REQUEST, false),
+    InvalidAck => ("invalid_ack", BAD_REQUEST, false),
+    InvalidVisibility => ("invalid_visibility", BAD_REQUEST, false),
+    InvalidOffsets => ("invalid_offsets", BAD_REQUEST, false),
+    InvalidDelay => ("invalid_delay", BAD_REQUEST, false),
     KafkaRefused => ("kafka_refused", BAD_REQUEST, false),
     // Who you are and what you may do.
     Unauthorized => ("unauthorized", UNAUTHORIZED, false),
@@ -79,6 +83,7 @@ catalogue! {
     GrantNotFound => ("grant_not_found", NOT_FOUND, false),
     TopicNotFound => ("topic_not_found", NOT_FOUND, false),
     GroupNotFound => ("group_not_found", NOT_FOUND, false),
+    ReceiptNotFound => ("receipt_not_found", NOT_FOUND, false),
     RouteNotFound => ("route_not_found", NOT_FOUND, false),
     MethodNotAllowed => ("method_not_allowed", METHOD_NOT_ALLOWED, false),
     // The client was too slow.
@@ -91,6 +96,8 @@ catalogue! {
     TenantInUse => ("tenant_in_use", CONFLICT, false),
     QuotaExceeded => ("quota_exceeded", CONFLICT, false),
     GroupLimitReached => ("group_limit_reached", CONFLICT, false),
+    ReceiptExpired => ("receipt_expired", CONFLICT, false),
+    ReceiptSettled => ("receipt_settled", CONFLICT, false),
     // Too large.
     PayloadTooLarge => ("payload_too_large", PAYLOAD_TOO_LARGE, false),
     MessageTooLarge => ("message_too_large", PAYLOAD_TOO_LARGE, false),

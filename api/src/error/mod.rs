@@ -167,6 +167,9 @@ fn tenancy_code(err: &TenancyError) -> Code {
         TenancyError::TenantInUse { .. } => Code::TenantInUse,
         TenancyError::QuotaExceeded { .. } => Code::QuotaExceeded,
         TenancyError::GroupLimitReached { .. } => Code::GroupLimitReached,
+        TenancyError::ReceiptNotFound => Code::ReceiptNotFound,
+        TenancyError::ReceiptExpired => Code::ReceiptExpired,
+        TenancyError::ReceiptSettled => Code::ReceiptSettled,
         TenancyError::Database { .. } => Code::DatabaseUnavailable,
         TenancyError::Migrate(_) | TenancyError::Hashing(_) => Code::Internal,
     }

@@ -60,6 +60,10 @@ pub struct ReadOutcome {
     /// The cursor lay beyond the end of the log (it was truncated, or the
     /// topic was created again) and moved to the end.
     pub truncated: bool,
+    /// The first offset read, set when the consume layer filtered some
+    /// messages out (offsets a partial ack settled), so that the range it
+    /// holds still starts where the read did.
+    pub first_read: Option<i64>,
 }
 
 /// The readers' librdkafka context: rust-rdkafka reports every

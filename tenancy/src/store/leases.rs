@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::names::{GroupName, TenantName, TopicName};
 
 /// One partition held by a lease.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeasedPartition {
     pub partition: i32,
     /// The next offset to deliver.
@@ -34,8 +34,12 @@ pub struct LeasedPartition {
     /// watermark): the read finds out which.
     pub end_offset: i64,
     /// How many times this range has been leased: 1 the first time, more
-    /// once a lease on it expired without a commit (a node died mid-read).
+    /// once a lease on it expired without a commit (a node died mid-read),
+    /// or a manual-mode receipt on it expired or was nacked.
     pub deliveries: i32,
+    /// Offsets in the range a partial ack already settled: the read skips
+    /// them, since they are never delivered again.
+    pub acked: Vec<i64>,
 }
 
 impl LeasedPartition {
@@ -124,6 +128,89 @@ impl Lease {
     pub async fn release(self) -> Result<()> {
         self.commit(&[], &[]).await.map(|_| ())
     }
+
+    /// Manual mode: keeps the partitions that delivered messages leased
+    /// under a receipt (the lease holder) for `visibility`, each over the
+    /// range it delivered (`first..end`), and settles the others as
+    /// [`Lease::commit`] does. Returns the partitions still held; one
+    /// missing was taken over after the lease expired, and what was read
+    /// from it must not be delivered.
+    pub async fn hold(
+        mut self,
+        visibility: Duration,
+        ranges: &[HeldRange],
+        advances: &[(i32, i64)],
+        read: &[i32],
+    ) -> Result<Settled> {
+        let Some(store) = self.store.take() else {
+            return Ok(Settled::default());
+        };
+        let (held, others): (Vec<LeasedPartition>, Vec<LeasedPartition>) = self
+            .partitions
+            .iter()
+            .cloned()
+            .partition(|p| ranges.iter().any(|r| r.partition == p.partition));
+        let mut settled = settle(
+            &store,
+            self.holder,
+            &self.tenant,
+            &self.group,
+            &self.topic,
+            &others,
+            advances,
+            read,
+        )
+        .await?;
+        if held.is_empty() {
+            return Ok(settled);
+        }
+        let partitions: Vec<i32> = ranges.iter().map(|r| r.partition).collect();
+        let firsts: Vec<i64> = ranges.iter().map(|r| r.first).collect();
+        let ends: Vec<i64> = ranges.iter().map(|r| r.end).collect();
+        let millis = i64::try_from(visibility.as_millis()).unwrap_or(i64::MAX);
+        let kept: Vec<i32> = sqlx::query_scalar(
+            "WITH held AS (
+                 UPDATE cursors c
+                 SET updated_at = CASE WHEN c.next_offset = h.first THEN c.updated_at ELSE now() END,
+                     next_offset = h.first, range_end = h.range_end, lease_end_offset = h.range_end,
+                     lease_expires_at = now() + $7::int8 * interval '1 millisecond',
+                     last_read_at = now(),
+                     acked_offsets = array(SELECT a FROM unnest(c.acked_offsets) a WHERE a > h.first ORDER BY a)
+                 FROM unnest($4::int4[], $5::int8[], $6::int8[]) AS h(partition, first, range_end)
+                 WHERE c.tenant = $1 AND c.group_name = $2 AND c.topic = $3
+                   AND c.partition = h.partition AND c.lease_holder = $8
+                 RETURNING c.partition
+             ),
+             receipt AS (
+                 INSERT INTO receipts (id, tenant, group_name, topic, expires_at)
+                 SELECT $8, $1, $2, $3, now() + $7::int8 * interval '1 millisecond'
+                 WHERE EXISTS (SELECT 1 FROM held)
+             )
+             SELECT partition FROM held",
+        )
+        .bind(&self.tenant)
+        .bind(&self.group)
+        .bind(&self.topic)
+        .bind(&partitions)
+        .bind(&firsts)
+        .bind(&ends)
+        .bind(millis)
+        .bind(self.holder)
+        .fetch_all(store.pool())
+        .await
+        .map_err(Error::db("hold the leased ranges"))?;
+        settled.kept.extend(kept);
+        Ok(settled)
+    }
+}
+
+/// A range a manual-mode GET delivered from one partition: its first
+/// delivered offset and the offset after the last one read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldRange {
+    pub partition: i32,
+    pub first: i64,
+    pub end: i64,
 }
 
 impl Drop for Lease {
@@ -185,7 +272,12 @@ async fn settle(
              last_read_at = CASE WHEN p.partition = ANY($7::int4[]) THEN now() ELSE c.last_read_at END,
              updated_at = CASE WHEN a.next_offset IS NULL THEN c.updated_at ELSE now() END,
              lease_holder = NULL, lease_expires_at = NULL, lease_end_offset = NULL,
-             lease_deliveries = 0
+             lease_deliveries = CASE WHEN a.next_offset IS NULL AND c.range_end IS NOT NULL
+                                     THEN greatest(c.lease_deliveries - 1, 0) ELSE 0 END,
+             range_end = CASE WHEN a.next_offset IS NULL THEN c.range_end END,
+             acked_offsets = CASE WHEN a.next_offset IS NULL THEN c.acked_offsets
+                 ELSE array(SELECT x FROM unnest(c.acked_offsets) x WHERE x > a.next_offset ORDER BY x) END,
+             lease_released = '{}'
          FROM unnest($4::int4[]) AS p(partition)
          LEFT JOIN unnest($5::int4[], $6::int8[]) AS a(partition, next_offset) ON a.partition = p.partition
          WHERE c.tenant = $1 AND c.group_name = $2 AND c.topic = $3 AND c.partition = p.partition
@@ -223,9 +315,10 @@ impl Store {
         // than `wanted` are needed, so no more are locked.
         let most = request.wanted.clamp(1, i64::from(count));
         let millis = i64::try_from(request.duration.as_millis()).unwrap_or(i64::MAX);
-        let mut rows: Vec<(i32, i64, i64, i32, i64)> = sqlx::query_as(
+        let mut rows: Vec<(i32, i64, i64, i32, i64, Vec<i64>)> = sqlx::query_as(
             "WITH candidates AS (
-                 SELECT c.partition, c.next_offset, w.high,
+                 SELECT c.partition, c.next_offset,
+                        CASE WHEN c.range_end IS NULL THEN w.high ELSE least(w.high, c.range_end) END AS high,
                         c.next_offset > w.high AS beyond,
                         c.last_read_at,
                         (c.partition - $7 + $8) % $8 AS turn
@@ -235,6 +328,7 @@ impl Store {
                    AND c.next_offset <> w.high
                    AND (c.lease_expires_at IS NULL OR c.lease_expires_at <= now())
                    AND (c.fenced_until IS NULL OR c.fenced_until <= now())
+                   AND (c.available_at IS NULL OR c.available_at <= now())
                  ORDER BY c.next_offset > w.high, c.last_read_at, (c.partition - $7 + $8) % $8
                  LIMIT $6
                  FOR UPDATE OF c SKIP LOCKED
@@ -251,11 +345,13 @@ impl Store {
              SET lease_holder = $9,
                  lease_expires_at = now() + $10::int8 * interval '1 millisecond',
                  lease_end_offset = ch.high,
-                 lease_deliveries = CASE WHEN c.lease_holder IS NULL THEN 1 ELSE c.lease_deliveries + 1 END
+                 lease_deliveries = CASE WHEN c.lease_holder IS NULL AND c.range_end IS NULL
+                                         THEN 1 ELSE c.lease_deliveries + 1 END,
+                 lease_released = '{}', available_at = NULL
              FROM chosen ch
              WHERE c.tenant = $1 AND c.group_name = $2 AND c.topic = $3
                AND c.partition = ch.partition AND ch.covered_before < $11
-             RETURNING c.partition, c.next_offset, ch.high, c.lease_deliveries, ch.rank",
+             RETURNING c.partition, c.next_offset, ch.high, c.lease_deliveries, ch.rank, c.acked_offsets",
         )
         .bind(request.tenant.as_str())
         .bind(request.group.as_str())
@@ -277,11 +373,12 @@ impl Store {
         let leased: Vec<LeasedPartition> = rows
             .into_iter()
             .map(
-                |(partition, next_offset, end_offset, deliveries, _)| LeasedPartition {
+                |(partition, next_offset, end_offset, deliveries, _, acked)| LeasedPartition {
                     partition,
                     next_offset,
                     end_offset,
                     deliveries,
+                    acked,
                 },
             )
             .collect();
