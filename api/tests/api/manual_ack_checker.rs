@@ -464,9 +464,18 @@ async fn manual_ack_consumers_across_three_nodes_with_drops_and_a_killed_node_lo
         report.summary
     );
     assert!(killed_at.is_some(), "the node was never killed");
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for v in &report.violations {
+        let kind: String = v
+            .chars()
+            .take(60)
+            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+            .collect();
+        *kinds.entry(kind).or_default() += 1;
+    }
     assert!(
         report.violations.is_empty(),
-        "{} violations of the contract, the first ones:\n{}",
+        "{} violations of the contract, by kind {kinds:#?}; the first ones:\n{}",
         report.violations.len(),
         report
             .violations
@@ -480,6 +489,45 @@ async fn manual_ack_consumers_across_three_nodes_with_drops_and_a_killed_node_lo
         report.dropped_answers > 0,
         "the dropping client never dropped an answer: the check proved little"
     );
+}
+
+/// One GET for a violation's message: who, where, when, what it held of
+/// each partition, and what became of it.
+fn describe(i: usize, get: &Get) -> String {
+    let ranges = match &get.outcome {
+        Ok(messages) => {
+            let mut by_partition: BTreeMap<usize, (i64, i64, i64, usize)> = BTreeMap::new();
+            for m in messages {
+                let e = by_partition.entry(m.partition).or_insert((
+                    m.offset,
+                    m.offset,
+                    m.deliveries,
+                    0,
+                ));
+                e.0 = e.0.min(m.offset);
+                e.1 = e.1.max(m.offset);
+                e.3 += 1;
+            }
+            by_partition
+                .iter()
+                .map(|(p, (lo, hi, d, n))| format!("p{p} {lo}..={hi} ({n} msgs, Deliveries {d})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+        Err(e) => e.clone(),
+    };
+    let fate = if get.dropped {
+        "dropped".to_owned()
+    } else {
+        match &get.ack {
+            Some(a) => format!("ack {:?} {:.0}–{:.0} ms", a.result, a.sent, a.received),
+            None => "no ack".to_owned(),
+        }
+    };
+    format!(
+        "GET {i} (client {}, node {}, limit {}, {:.0}–{:.0} ms: {ranges}; {fate})",
+        get.client, get.node, get.limit, get.sent, get.received
+    )
 }
 
 struct Report {
@@ -651,8 +699,13 @@ fn check(
             let (p, n) = (&gets[pg], &gets[ng]);
             if next.deliveries <= prev.deliveries {
                 violations.push(format!(
-                    "value {value}: Deliveries {} (GET {pg}) then {} (GET {ng})",
-                    prev.deliveries, next.deliveries
+                    "value {value} (partition {} offset {}): Deliveries {} then {}; first {}; then {}",
+                    prev.partition,
+                    prev.offset,
+                    prev.deliveries,
+                    next.deliveries,
+                    describe(pg, p),
+                    describe(ng, n)
                 ));
             }
             if n.received < p.sent + visibility - SLACK_MS {
