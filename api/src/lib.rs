@@ -12,6 +12,7 @@ pub mod connections;
 pub mod consume;
 pub mod encoding;
 pub mod error;
+pub mod groups;
 pub mod kafka;
 pub mod keep_alive;
 pub mod me;

@@ -37,6 +37,10 @@ fn public_routes(cfg: &mut ServiceConfig) {
         .service(consume::nack)
         .service(consume::extend)
         .service(me::me)
+        .service(crate::groups::handlers::list)
+        .service(crate::groups::handlers::show)
+        .service(crate::groups::handlers::seek)
+        .service(crate::groups::handlers::update)
         .service(admin::healthz)
         .service(admin::readyz);
 }

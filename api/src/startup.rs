@@ -94,6 +94,7 @@ struct Handles {
     trusted: web::Data<TrustedProxies>,
     shutdown: web::Data<Shutdown>,
     readiness: web::Data<Readiness>,
+    groups: web::Data<crate::groups::Groups>,
 }
 
 impl Application {
@@ -152,6 +153,11 @@ impl Application {
             settings.consume.group_retention,
             settings.consume.group_sweep_interval,
         );
+        consume::spawn_receipt_purge(
+            store.clone(),
+            settings.consume.receipt_retention,
+            settings.consume.group_sweep_interval,
+        );
         let group_cleanup = admin::groups::GroupCleanup {
             kafka: kafka_groups,
             settle: (!settings.consume.mirror_interval.is_zero())
@@ -188,6 +194,12 @@ impl Application {
             limits.clone(),
             settings.produce.clone(),
         );
+        crate::groups::spawn_lag_gauge(
+            store.clone(),
+            topics.clone(),
+            settings.consume.lag_interval,
+        );
+        let groups = crate::groups::Groups::new(store.clone(), topics.clone());
         let handles = Handles {
             store: web::Data::new(store),
             topics: web::Data::from(topics),
@@ -198,6 +210,7 @@ impl Application {
             trusted,
             shutdown: web::Data::new(shutdown.clone()),
             readiness,
+            groups: web::Data::new(groups),
         };
 
         let admin_listener = bind("admin", settings.admin.listen)?;
@@ -340,6 +353,7 @@ fn admin_server(
             .app_data(body_timeout.clone())
             .app_data(prometheus.clone())
             .app_data(group_cleanup.clone())
+            .app_data(handles.groups.clone())
             .app_data(json)
             .app_data(query)
             .app_data(path);
@@ -396,6 +410,7 @@ fn public_server(
             .app_data(handles.shutdown.clone())
             .app_data(handles.readiness.clone())
             .app_data(body_timeout.clone())
+            .app_data(handles.groups.clone())
             .app_data(json)
             .app_data(query)
             .app_data(path);

@@ -9,7 +9,8 @@ use sqlx::PgConnection;
 use crate::error::{Error, Result};
 
 /// Who made a change. For the admin API this is the bearer-token holder,
-/// optionally named by the operator's CLI.
+/// optionally named by the operator's CLI; for the data plane, the user
+/// ([`Actor::user`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor(String);
 
@@ -27,6 +28,18 @@ impl Actor {
         } else {
             Actor(clean)
         }
+    }
+
+    /// A data-plane user acting on its own tenant's groups (a seek, a
+    /// dead-letter policy): `user:<name>`, so that the audit log tells a
+    /// tenant's own change from an operator's.
+    pub fn user(username: &str) -> Self {
+        let clean: String = username
+            .chars()
+            .filter(char::is_ascii_graphic)
+            .take(64)
+            .collect();
+        Actor(format!("user:{clean}"))
     }
 
     pub fn as_str(&self) -> &str {

@@ -2,14 +2,14 @@
 //! they were last used, resets to the earliest offset, the latest, or a
 //! point in time, and deletion.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{delete, get, post, web, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tenancy::store::PositionFilter;
 use tenancy::{GroupName, Store, TenantName, TopicName};
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType};
 use utoipa::openapi::{KnownFormat, RefOr, Type};
@@ -17,38 +17,10 @@ use utoipa::{PartialSchema, ToSchema};
 
 use super::AuditActor;
 use crate::error::ApiError;
-use crate::kafka::{KafkaGroups, OffsetTarget, TopicAdmin};
+use crate::groups::{GroupView, Groups, Seek};
+use crate::kafka::{KafkaGroups, OffsetTarget};
 use crate::name_schemas as names;
 use crate::openapi::AdminErrors;
-
-/// A group's position and lag on one partition.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PartitionLag {
-    partition: i32,
-    /// The next offset the group will receive.
-    offset: i64,
-    high: Option<i64>,
-    lag: Option<i64>,
-}
-
-/// A consumer group on one topic.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct GroupView {
-    #[schema(value_type = names::GroupName)]
-    group: String,
-    /// The group id Kafka tooling shows.
-    kafka_group: String,
-    /// `null` for a group with no cursors (its topics were deleted).
-    #[schema(value_type = Option<names::TopicName>)]
-    topic: Option<String>,
-    /// Messages not yet delivered, over all partitions; `null` when Kafka
-    /// could not be asked.
-    lag: Option<i64>,
-    partitions: Vec<PartitionLag>,
-    /// When a GET last used the group (to within a minute); it is deleted
-    /// once unused for `consume.group_retention`.
-    last_used_at: Option<DateTime<Utc>>,
-}
 
 /// A tenant's consumer groups, their lag and when they were last used.
 #[utoipa::path(tag = "admin", security(("admin_token" = [])),
@@ -57,71 +29,12 @@ pub struct GroupView {
 #[get("/tenants/{tenant}/groups")]
 pub async fn list(
     store: web::Data<Store>,
-    topics: web::Data<TopicAdmin>,
+    groups: web::Data<Groups>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = TenantName::parse(&path)?;
     store.tenant(&tenant).await?;
-    let mut unlisted: BTreeMap<String, DateTime<Utc>> = store
-        .list_groups(&tenant)
-        .await?
-        .into_iter()
-        .map(|g| (g.group_name, g.last_used_at))
-        .collect();
-    let used: HashMap<String, DateTime<Utc>> = unlisted.clone().into_iter().collect();
-    let mut by_group: BTreeMap<(String, String), Vec<(i32, i64)>> = BTreeMap::new();
-    for row in store.cursors(&tenant).await? {
-        by_group
-            .entry((row.group_name, row.topic))
-            .or_default()
-            .push((row.partition, row.next_offset));
-    }
-    let mut highs: HashMap<String, Option<HashMap<i32, i64>>> = HashMap::new();
-    let mut views = Vec::new();
-    for ((group, topic), cursors) in by_group {
-        if !highs.contains_key(&topic) {
-            let described = topics
-                .describe(&topic)
-                .await
-                .ok()
-                .map(|d| d.partitions.iter().map(|p| (p.partition, p.high)).collect());
-            highs.insert(topic.clone(), described);
-        }
-        let marks = highs.get(&topic).and_then(Option::as_ref);
-        let partitions: Vec<PartitionLag> = cursors
-            .into_iter()
-            .map(|(partition, offset)| {
-                let high = marks.and_then(|m| m.get(&partition).copied());
-                PartitionLag {
-                    partition,
-                    offset,
-                    high,
-                    lag: high.map(|h| (h - offset).max(0)),
-                }
-            })
-            .collect();
-        let lag = partitions.iter().map(|p| p.lag).sum::<Option<i64>>();
-        unlisted.remove(&group);
-        views.push(GroupView {
-            kafka_group: format!("{tenant}.{group}"),
-            last_used_at: used.get(&group).copied(),
-            group,
-            topic: Some(topic),
-            lag,
-            partitions,
-        });
-    }
-    for (group, last_used_at) in unlisted {
-        views.push(GroupView {
-            kafka_group: format!("{tenant}.{group}"),
-            group,
-            topic: None,
-            lag: Some(0),
-            partitions: Vec::new(),
-            last_used_at: Some(last_used_at),
-        });
-    }
-    views.sort_by(|a, b| (&a.group, &a.topic).cmp(&(&b.group, &b.topic)));
+    let views = groups.views(&tenant, PositionFilter::default()).await?;
     Ok(HttpResponse::Ok().json(views))
 }
 
@@ -203,8 +116,7 @@ fn target(to: &Value) -> Result<OffsetTarget, ApiError> {
     responses((status = 200, body = ResetView), AdminErrors))]
 #[post("/tenants/{tenant}/groups/{group}/reset")]
 pub async fn reset(
-    store: web::Data<Store>,
-    topics: web::Data<TopicAdmin>,
+    groups: web::Data<Groups>,
     actor: AuditActor,
     path: web::Path<(String, String)>,
     body: web::Json<ResetBody>,
@@ -212,17 +124,9 @@ pub async fn reset(
     let tenant = TenantName::parse(&path.0)?;
     let group = GroupName::parse(&path.1)?;
     let topic = TopicName::parse(&tenant, &body.topic)?;
-    let target = target(&body.to)?;
-    store.topic(&tenant, &topic).await?;
-    let offsets = topics.offsets_for(topic.as_str(), target).await?;
-    let lows = topics
-        .offsets_for(topic.as_str(), OffsetTarget::Earliest)
-        .await?;
-    // A reset may create the group: it counts against max_groups too.
-    store.admit_group(&tenant, &group).await?;
-    store.ensure_cursors(&tenant, &group, &topic, &lows).await?;
-    store
-        .reset_cursors(&tenant, &actor.0, &group, &topic, &offsets)
+    let target = Seek::To(target(&body.to)?);
+    let offsets = groups
+        .seek(&tenant, &actor.0, &group, &topic, target)
         .await?;
     let partitions = offsets
         .iter()

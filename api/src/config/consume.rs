@@ -102,6 +102,16 @@ pub struct ConsumeSettings {
         alias = "receipt_retention_ms"
     )]
     pub receipt_retention: Duration,
+    /// How often `sluice_consumer_lag` is measured for every group with
+    /// cursors, by one node of the cluster at a time, so that the lag of a
+    /// consumer that stopped keeps growing; 0 turns it off (lag is then
+    /// only seen after a GET).
+    #[serde(
+        default = "setting::ms::<10000>",
+        deserialize_with = "setting::millis",
+        alias = "lag_interval_ms"
+    )]
+    pub lag_interval: Duration,
 }
 
 /// What a lease adds to the read budget by default: time to commit once
@@ -168,6 +178,12 @@ impl ConsumeSettings {
             return Err(invalid(
                 "consume.group_sweep_interval",
                 "must be at least 10ms",
+            ));
+        }
+        if !self.lag_interval.is_zero() && self.lag_interval < Duration::from_millis(10) {
+            return Err(invalid(
+                "consume.lag_interval",
+                "must be 0 (off) or at least 10ms",
             ));
         }
         Ok(())

@@ -45,14 +45,16 @@ pub async fn send(
         .collect();
     let bytes: usize = outcome.messages.iter().map(ConsumedMessage::size).sum();
     quotas.charge_after(tenant, principal.quota, bytes as u64);
-    let outcomes = producer.send_batch(&policy.topic, &letters).await;
+    let outcomes = producer
+        .send_batch(policy.dead_letter_topic.as_str(), &letters)
+        .await;
     let failed = outcomes.iter().filter(|o| o.is_err()).count();
     if failed > 0 {
-        tracing::warn!(%tenant, %topic, partition = leased.partition, dead_letter_topic = %policy.topic, failed,
+        tracing::warn!(%tenant, %topic, partition = leased.partition, dead_letter_topic = %policy.dead_letter_topic, failed,
             "cannot produce to the dead-letter topic; the range stays and is tried again");
         return false;
     }
-    tracing::info!(%tenant, %topic, partition = leased.partition, dead_letter_topic = %policy.topic,
+    tracing::info!(%tenant, %topic, partition = leased.partition, dead_letter_topic = %policy.dead_letter_topic,
         messages = letters.len(), deliveries = leased.deliveries, "sent a range to the dead-letter topic");
     metrics::counter!("sluice_dead_letters_total", "tenant" => tenant.to_string())
         .increment(letters.len() as u64);

@@ -5,6 +5,7 @@
 mod admission;
 mod dead_letters;
 mod query;
+mod receipt_purge;
 mod receipts;
 mod response;
 mod retention;
@@ -14,6 +15,7 @@ use actix_web::{web, HttpResponse};
 
 pub use admission::{ConsumeAdmission, ConsumeSlot};
 pub use query::{AckMode, ConsumeParams, ConsumeQuery};
+pub use receipt_purge::spawn_receipt_purge;
 pub use receipts::{ack, extend, nack};
 pub use response::OutMessage;
 pub use retention::spawn_group_retention;
@@ -44,12 +46,15 @@ pub const RESET_HEADER: &str = "Sluice-Cursor-Reset";
         ("group" = Option<crate::name_schemas::GroupName>, Query, description = "A group of the tenant; the user's own unless given"),
         ("wait" = Option<u64>, Query, description = "Long poll, in ms: 0 (the default) up to `consume.max_wait` (default 30 s)"),
         ("encoding" = Option<crate::encoding::Encoding>, Query, description = "`base64`: keys, values and header values are base64"),
+        ("ack" = Option<String>, Query, description = "`auto` (the default): each message is delivered once per group, the position moving before the answer is written. `manual`: at least once; the messages stay leased under the `Sluice-Receipt` until acked, and are delivered again after `visibility`", example = "manual"),
+        ("visibility" = Option<u64>, Query, description = "With `ack=manual`: how long the messages stay leased, in ms: 1 up to `consume.max_visibility` (default 12 h); `consume.visibility_timeout` (default 30 s) unless given"),
     ),
     responses(
         (status = 200, description = "Up to `limit` messages; each delivered once per group", body = Vec<OutMessage>,
             headers(
                 ("Sluice-Skipped-Messages" = i64, description = "messages skipped because the group's position had fallen behind retention (0 with Sluice-Cursor-Reset)"),
                 ("Sluice-Cursor-Reset" = String, description = "`truncated`: the group's position lay beyond the end of the log and moved to the end"),
+                ("Sluice-Receipt" = String, description = "`ack=manual` with messages: the receipt to ack, nack or extend them with"),
             )),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody),

@@ -167,6 +167,7 @@ mod tests {
             visibility_timeout: Duration::from_secs(30),
             max_visibility: Duration::from_secs(43_200),
             receipt_retention: Duration::from_secs(86_400),
+            lag_interval: Duration::from_secs(10),
         }
     }
 

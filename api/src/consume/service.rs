@@ -43,6 +43,9 @@ pub struct Delivery {
     /// Manual mode: how many times each partition's range has been
     /// delivered, this time included.
     pub deliveries: Vec<(i32, i32)>,
+    /// Ranges sent to the dead-letter topic by this attempt: more may be
+    /// deliverable behind them at once.
+    pub dead_lettered: usize,
 }
 
 /// What a [`Service`] is built from: the node's shared pieces it drives.
@@ -195,6 +198,7 @@ impl Service {
         let mut reads: Vec<(i32, ReadOutcome)> = Vec::new();
         let mut delivered = 0usize;
         let mut bytes = 0usize;
+        let mut dead_lettered = 0usize;
         let max_bytes = self.parts.settings.max_response_bytes;
         for partition in &leased {
             let remaining = params.limit - delivered;
@@ -244,6 +248,7 @@ impl Service {
                     continue;
                 }
                 outcome.messages.clear();
+                dead_lettered += 1;
             }
             delivered += outcome.messages.len();
             bytes += outcome
@@ -265,7 +270,10 @@ impl Service {
                 lease.hold(visibility, &ranges, &advances, &read).await?
             }
         };
-        let mut batch = Delivery::default();
+        let mut batch = Delivery {
+            dead_lettered,
+            ..Delivery::default()
+        };
         let mut from_cache = 0usize;
         for ((partition, outcome), leased) in reads.into_iter().zip(&leased) {
             if !settled.kept.contains(&partition) {
@@ -317,15 +325,6 @@ impl Service {
             metrics::counter!("sluice_consume_cache_messages_total", "tenant" => tenant.to_string())
                 .increment(from_cache as u64);
         }
-        // Lag of the leased partitions as the lease saw them; one series
-        // per (tenant, group, topic) active on this node.
-        metrics::gauge!(
-            "sluice_consumer_lag",
-            "tenant" => tenant.to_string(),
-            "group" => group.to_string(),
-            "topic" => topic.to_string(),
-        )
-        .set(lease_lag(&leased, &advances) as f64);
         Ok(batch)
     }
 
@@ -477,21 +476,6 @@ impl Service {
     }
 }
 
-/// Messages left behind the leased partitions' high watermarks once the
-/// cursors have moved.
-fn lease_lag(leased: &[LeasedPartition], advances: &[(i32, i64)]) -> i64 {
-    leased
-        .iter()
-        .map(|leased| {
-            let moved = advances
-                .iter()
-                .find(|(p, _)| *p == leased.partition)
-                .map_or(leased.next_offset, |(_, to)| *to);
-            (leased.end_offset - moved).max(0)
-        })
-        .sum()
-}
-
 /// A cursor found beyond the end of the log (truncated, or the topic was
 /// created again outside sluice) moved to the end: logged and counted per
 /// tenant, and flagged on the response.
@@ -537,6 +521,7 @@ impl Service {
             .admit_group(tenant, &params.group)
             .await?;
         let deadline = Instant::now() + params.wait;
+        let mut retries = 0;
         let batch = loop {
             if marks.retired() {
                 // The cache dropped these marks (the topic changed, or
@@ -553,6 +538,11 @@ impl Service {
             let batch = self
                 .attempt(principal, &params.group, topic, &marks, params)
                 .await?;
+            if batch.dead_lettered > 0 && batch.messages.is_empty() && retries < 3 {
+                // The partition moved past its dead letters: look again.
+                retries += 1;
+                continue;
+            }
             if !batch.messages.is_empty()
                 || Instant::now() >= deadline
                 || self.parts.shutdown.is_draining()

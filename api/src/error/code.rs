@@ -74,6 +74,8 @@ catalogue! {
     InvalidOffsets => ("invalid_offsets", BAD_REQUEST, false),
     InvalidDelay => ("invalid_delay", BAD_REQUEST, false),
     KafkaRefused => ("kafka_refused", BAD_REQUEST, false),
+    InvalidSeek => ("invalid_seek", BAD_REQUEST, false),
+    InvalidDeadLetters => ("invalid_dead_letters", BAD_REQUEST, false),
     // Who you are and what you may do.
     Unauthorized => ("unauthorized", UNAUTHORIZED, false),
     Forbidden => ("forbidden", FORBIDDEN, false),
@@ -195,6 +197,8 @@ mod tests {
             ("partitions", "invalid_partitions"),
             ("replication_factor", "invalid_replication_factor"),
             ("config", "invalid_config"),
+            ("seek", "invalid_seek"),
+            ("dead_letters", "invalid_dead_letters"),
         ] {
             assert_eq!(Code::invalid(field).as_str(), code);
         }

@@ -4,21 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-
 use super::Store;
 use crate::error::{Error, ObjectKind, Result};
 use crate::names::{GroupName, TenantName, TopicName};
-
-/// A cursor row as stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct CursorRow {
-    pub group_name: String,
-    pub topic: String,
-    pub partition: i32,
-    pub next_offset: i64,
-    pub updated_at: DateTime<Utc>,
-}
 
 impl Store {
     /// Creates the cursor rows a group needs on a topic, each starting at
@@ -46,18 +34,6 @@ impl Store {
         .await
         .map_err(Error::db("create the cursors"))?;
         Ok(())
-    }
-
-    /// Every cursor of a tenant, for listing groups and their lag.
-    pub async fn cursors(&self, tenant: &TenantName) -> Result<Vec<CursorRow>> {
-        sqlx::query_as(
-            "SELECT group_name, topic, partition, next_offset, updated_at FROM cursors
-             WHERE tenant = $1 ORDER BY group_name, topic, partition",
-        )
-        .bind(tenant.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(Error::db("list cursors"))
     }
 
     /// Moves a group's cursors on a topic to the given offsets. It fences

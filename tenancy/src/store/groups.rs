@@ -29,6 +29,9 @@ pub struct GroupRecord {
     pub group_name: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: DateTime<Utc>,
+    /// The dead-letter policy (see `group_policy`): both set or neither.
+    pub max_deliveries: Option<i32>,
+    pub dead_letter_topic: Option<String>,
 }
 
 /// A group the retention sweep removed, for the caller to clean up what
@@ -114,7 +117,8 @@ impl Store {
     /// The tenant's groups, by name.
     pub async fn list_groups(&self, tenant: &TenantName) -> Result<Vec<GroupRecord>> {
         sqlx::query_as(
-            "SELECT group_name, created_at, last_used_at FROM consumer_groups
+            "SELECT group_name, created_at, last_used_at, max_deliveries, dead_letter_topic
+             FROM consumer_groups
              WHERE tenant = $1 ORDER BY group_name",
         )
         .bind(tenant.as_str())

@@ -172,10 +172,12 @@ impl Lease {
             "WITH held AS (
                  UPDATE cursors c
                  SET updated_at = CASE WHEN c.next_offset = h.first THEN c.updated_at ELSE now() END,
-                     next_offset = h.first, range_end = h.range_end, lease_end_offset = h.range_end,
+                     next_offset = h.first, lease_end_offset = h.range_end,
+                     -- A redelivery cut short by `limit` keeps the rest of its range.
+                     range_end = greatest(coalesce(c.range_end, h.range_end), h.range_end),
                      lease_expires_at = now() + $7::int8 * interval '1 millisecond',
                      last_read_at = now(),
-                     acked_offsets = array(SELECT a FROM unnest(c.acked_offsets) a WHERE a > h.first ORDER BY a)
+                     acked_offsets = array(SELECT a FROM unnest(c.acked_offsets) a WHERE a >= h.first ORDER BY a)
                  FROM unnest($4::int4[], $5::int8[], $6::int8[]) AS h(partition, first, range_end)
                  WHERE c.tenant = $1 AND c.group_name = $2 AND c.topic = $3
                    AND c.partition = h.partition AND c.lease_holder = $8
@@ -276,7 +278,7 @@ async fn settle(
                                      THEN greatest(c.lease_deliveries - 1, 0) ELSE 0 END,
              range_end = CASE WHEN a.next_offset IS NULL THEN c.range_end END,
              acked_offsets = CASE WHEN a.next_offset IS NULL THEN c.acked_offsets
-                 ELSE array(SELECT x FROM unnest(c.acked_offsets) x WHERE x > a.next_offset ORDER BY x) END,
+                 ELSE array(SELECT x FROM unnest(c.acked_offsets) x WHERE x >= a.next_offset ORDER BY x) END,
              lease_released = '{}'
          FROM unnest($4::int4[]) AS p(partition)
          LEFT JOIN unnest($5::int4[], $6::int8[]) AS a(partition, next_offset) ON a.partition = p.partition

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::Store;
 use crate::error::{Error, Result};
-use crate::names::{GroupName, TenantName, TopicName};
+use crate::names::{TenantName, TopicName};
 
 /// The receipt a manual-mode answer carries: opaque to clients, and
 /// unguessable (a random UUID), so that it is also a capability within its
@@ -54,14 +54,6 @@ impl fmt::Display for Receipt {
     }
 }
 
-/// Where a group sends a range delivered too often, and after how many
-/// deliveries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetters {
-    pub max_deliveries: i32,
-    pub topic: String,
-}
-
 /// What to do with a receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settlement {
@@ -92,7 +84,12 @@ pub struct Settled {
 struct HeldRow {
     partition: i32,
     next_offset: i64,
+    /// The end of what the receipt's GET delivered.
     end: i64,
+    /// The end of the range being delivered: past `end` when a
+    /// redelivery was cut short by its `limit`.
+    range_end: Option<i64>,
+    deliveries: i32,
     acked: Vec<i64>,
     released: Vec<i64>,
 }
@@ -106,24 +103,39 @@ struct RowChange {
     /// The rest of the range still to deliver again; `None` once the whole
     /// range is settled.
     range_end: Option<i64>,
+    /// How many times what is left of the range was delivered.
+    deliveries: i32,
 }
 
 /// Settles one held range: `newly` tells which of its offsets this ack
 /// settles. The cursor moves past every settled offset at the head of the
 /// range; settled offsets beyond the first unsettled one are remembered so
 /// that they are skipped when the rest is delivered again.
+///
+/// What is left past `end` (a redelivery cut short by its `limit`) was not
+/// delivered by this receipt: once everything before it is settled, it
+/// counts one delivery less.
 fn settle_row(row: &HeldRow, newly: impl Fn(i64) -> bool) -> RowChange {
     let mut acked: BTreeSet<i64> = row.acked.iter().copied().collect();
     acked.extend((row.next_offset..row.end).filter(|&offset| newly(offset)));
+    let full_end = row.range_end.unwrap_or(row.end).max(row.end);
     let mut next = row.next_offset;
-    while next < row.end && acked.contains(&next) {
+    while next < full_end && acked.contains(&next) {
         next += 1;
     }
+    let deliveries = if next >= full_end {
+        0
+    } else if next >= row.end {
+        (row.deliveries - 1).max(1)
+    } else {
+        row.deliveries
+    };
     RowChange {
         partition: row.partition,
         next_offset: next,
         acked: acked.into_iter().filter(|&offset| offset > next).collect(),
-        range_end: (next < row.end).then_some(row.end),
+        range_end: (next < full_end).then_some(full_end),
+        deliveries,
     }
 }
 
@@ -145,30 +157,6 @@ struct ReceiptRow {
 }
 
 impl Store {
-    /// A group's dead-letter policy, if it set one.
-    pub async fn dead_letters(
-        &self,
-        tenant: &TenantName,
-        group: &GroupName,
-    ) -> Result<Option<DeadLetters>> {
-        let row: Option<(Option<i32>, Option<String>)> = sqlx::query_as(
-            "SELECT max_deliveries, dead_letter_topic FROM consumer_groups
-             WHERE tenant = $1 AND group_name = $2",
-        )
-        .bind(tenant.as_str())
-        .bind(group.as_str())
-        .fetch_optional(self.pool())
-        .await
-        .map_err(Error::db("read the group's dead-letter policy"))?;
-        Ok(match row {
-            Some((Some(max_deliveries), Some(topic))) => Some(DeadLetters {
-                max_deliveries,
-                topic,
-            }),
-            _ => None,
-        })
-    }
-
     /// Acks or nacks a receipt of `tenant` on `topic`. A receipt of
     /// another tenant or topic is not found, exactly like a forged one.
     pub async fn settle_receipt(
@@ -205,7 +193,8 @@ impl Store {
             _ => {}
         }
         let rows: Vec<HeldRow> = sqlx::query_as(
-            "SELECT partition, next_offset, lease_end_offset AS end,
+            "SELECT partition, next_offset, lease_end_offset AS end, range_end,
+                    lease_deliveries AS deliveries,
                     acked_offsets AS acked, lease_released AS released
              FROM cursors
              WHERE tenant = $1 AND group_name = $2 AND topic = $3 AND lease_holder = $4
@@ -366,12 +355,12 @@ async fn apply(
                  next_offset = ch.next_offset,
                  acked_offsets = array(SELECT x::int8 FROM jsonb_array_elements_text(ch.acked) x),
                  range_end = ch.range_end,
-                 lease_deliveries = CASE WHEN ch.range_end IS NULL THEN 0 ELSE c.lease_deliveries END,
+                 lease_deliveries = ch.deliveries,
                  lease_holder = NULL, lease_expires_at = NULL, lease_end_offset = NULL,
                  lease_released = '{}',
                  available_at = CASE WHEN $2::int8 > 0 AND ch.range_end IS NOT NULL
                                      THEN now() + $2::int8 * interval '1 millisecond' END
-             FROM jsonb_to_recordset($1) AS ch(partition int4, next_offset int8, acked jsonb, range_end int8)
+             FROM jsonb_to_recordset($1) AS ch(partition int4, next_offset int8, acked jsonb, range_end int8, deliveries int4)
              WHERE c.tenant = $5 AND c.group_name = $6 AND c.topic = $7
                AND c.lease_holder = $3 AND c.partition = ch.partition
              RETURNING c.partition, c.next_offset
@@ -464,9 +453,27 @@ mod tests {
             partition: 0,
             next_offset: next,
             end,
+            range_end: Some(end),
+            deliveries: 1,
             acked: acked.to_vec(),
             released: released.to_vec(),
         }
+    }
+
+    #[test]
+    fn the_rest_of_a_redelivery_cut_short_counts_one_delivery_less_once_its_head_is_acked() {
+        // Offsets 0..6 delivered once, expired; 0..4 delivered again
+        // (limit 4) and acked: 4 and 5 were delivered once.
+        let mut held = row(0, 4, &[], &[]);
+        held.range_end = Some(6);
+        held.deliveries = 2;
+        let change = settle_row(&held, |_| true);
+        assert_eq!(change.next_offset, 4);
+        assert_eq!(change.range_end, Some(6));
+        assert_eq!(change.deliveries, 1);
+        // Nacked instead, the head keeps its count.
+        let change = settle_row(&held, |_| false);
+        assert_eq!((change.next_offset, change.deliveries), (0, 2));
     }
 
     #[test]

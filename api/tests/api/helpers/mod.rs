@@ -539,6 +539,85 @@ impl TestApp {
         self.post_receipt(user, password, topic, "extend", body)
             .await
     }
+
+    /// `{method} /topic/{topic}/groups{rest}` on the data plane, over TLS.
+    async fn topic_groups(
+        &self,
+        method: reqwest::Method,
+        (user, password): (&str, &str),
+        topic: &str,
+        rest: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let url = format!("{}/topic/{topic}/groups{rest}", self.public_url);
+        let mut request = self
+            .data
+            .request(method, url)
+            .basic_auth(user, Some(password));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("the data plane answers")
+    }
+
+    /// `GET /topic/{topic}/groups`: the tenant's groups on the topic.
+    pub async fn get_topic_groups(&self, user: &str, password: &str, topic: &str) -> Response {
+        self.topic_groups(reqwest::Method::GET, (user, password), topic, "", None)
+            .await
+    }
+
+    /// `GET /topic/{topic}/groups/{group}`.
+    pub async fn get_topic_group(
+        &self,
+        user: &str,
+        password: &str,
+        topic: &str,
+        group: &str,
+    ) -> Response {
+        let rest = format!("/{group}");
+        self.topic_groups(reqwest::Method::GET, (user, password), topic, &rest, None)
+            .await
+    }
+
+    /// `POST /topic/{topic}/groups/{group}/seek`.
+    pub async fn post_seek(
+        &self,
+        user: &str,
+        password: &str,
+        topic: &str,
+        group: &str,
+        body: &Value,
+    ) -> Response {
+        let rest = format!("/{group}/seek");
+        self.topic_groups(
+            reqwest::Method::POST,
+            (user, password),
+            topic,
+            &rest,
+            Some(body),
+        )
+        .await
+    }
+
+    /// `PUT /topic/{topic}/groups/{group}`: the dead-letter policy.
+    pub async fn put_group(
+        &self,
+        user: &str,
+        password: &str,
+        topic: &str,
+        group: &str,
+        body: &Value,
+    ) -> Response {
+        let rest = format!("/{group}");
+        self.topic_groups(
+            reqwest::Method::PUT,
+            (user, password),
+            topic,
+            &rest,
+            Some(body),
+        )
+        .await
+    }
 }
 
 /// Configuration of a test node: its database, ports 0, the test token,
