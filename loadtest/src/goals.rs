@@ -65,6 +65,35 @@ pub fn evaluate(report: &Report, idle_rss_kib: Option<u64>) -> Vec<Goal> {
         "consume limit 1000",
         0.5,
     ));
+    goals.push(ratio_goal(
+        report,
+        "Consume manual-ack limit=100 (GET with ack=manual, then the ack of its receipt) ≥ 0.5 of auto mode limit=100 (messages/s)",
+        crate::scenarios::consume::MANUAL_RUN,
+        0.5,
+    ));
+    let single = "Consume auto mode limit=1 ≥ 0.5 of produce batch 1 (100 B, messages/s)";
+    goals.push(
+        match (
+            report.find("consume limit 1"),
+            report.find("produce 100B x1"),
+        ) {
+            (Some(c), Some(p)) if p.messages_per_s > 0.0 => {
+                let r = c.messages_per_s / p.messages_per_s;
+                Goal {
+                    goal: single.to_owned(),
+                    measured: format!(
+                        "{r:.2} ({:.0} msg/s against {:.0} msg/s; p99 {:.2} ms against {:.2} ms)",
+                        c.messages_per_s,
+                        p.messages_per_s,
+                        c.latency_us.p99 as f64 / 1000.0,
+                        p.latency_us.p99 as f64 / 1000.0
+                    ),
+                    met: Some(r >= 0.5),
+                }
+            }
+            _ => missing(single),
+        },
+    );
     let warm = "Authentication with a warm cache ≥ 0.95 of the throughput with authentication off";
     goals.push(
         match (report.find("noop-authenticated"), report.find("auth warm")) {

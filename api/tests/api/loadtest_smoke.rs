@@ -55,6 +55,7 @@ async fn a_short_load_test_reports_throughput_for_every_run_and_no_errors() {
         "consume limit 1",
         "consume limit 100",
         "native consume 100",
+        "consume manual limit 100",
     ] {
         assert!(
             names.iter().any(|n| n.starts_with(wanted)),
@@ -76,5 +77,24 @@ async fn a_short_load_test_reports_throughput_for_every_run_and_no_errors() {
             run["name"]
         );
     }
+    let goals = report["goals"].as_array().unwrap();
+    for wanted in ["Consume manual-ack limit=100", "Consume auto mode limit=1"] {
+        let goal = goals
+            .iter()
+            .find(|g| g["goal"].as_str().unwrap().starts_with(wanted))
+            .unwrap_or_else(|| panic!("no goal {wanted}* in {goals:?}"));
+        assert!(
+            !goal["measured"]
+                .as_str()
+                .unwrap()
+                .starts_with("not measured"),
+            "{goal}"
+        );
+    }
+    let manual = runs
+        .iter()
+        .find(|m| m["name"] == "consume manual limit 100")
+        .unwrap();
+    assert_eq!(manual["baseline"], "consume limit 100", "{manual}");
     assert!(out.path().join("report.md").exists());
 }

@@ -1,6 +1,7 @@
 //! Consume with `limit` ∈ {1000, 100, 1} from a pre-filled topic, each
 //! limit with a fresh group, against a native consumer reading the same
-//! topic from the beginning.
+//! topic from the beginning; and manual-ack mode (`limit=100&ack=manual`
+//! followed by an ack of each receipt) against auto mode `limit=100`.
 
 use std::sync::Arc;
 
@@ -118,6 +119,67 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
         )
         .await;
         ctx.compare(&name, &native_name, "messages/s");
+        if limit == MANUAL_LIMIT {
+            manual(ctx, target, &tenant.topic, &auth, prefill, base, &name).await;
+        }
     }
     Ok(())
+}
+
+/// The limit of the manual-ack run, compared with auto mode's run of the
+/// same limit.
+pub const MANUAL_LIMIT: usize = 100;
+
+/// Name of the manual-ack run.
+pub const MANUAL_RUN: &str = "consume manual limit 100";
+
+/// Manual-ack mode drains the same backlog with a fresh group: each
+/// operation is a GET with `ack=manual` and the ack of its receipt.
+async fn manual(
+    ctx: &mut Ctx,
+    target: &Target,
+    topic: &str,
+    auth: &str,
+    prefill: usize,
+    base: Plan,
+    auto_name: &str,
+) {
+    let plan = Plan {
+        concurrency: PARTITIONS as usize,
+        until_empty: Some(3),
+        ..base
+    };
+    let tenant = topic.split_once('.').map_or(topic, |(t, _)| t);
+    let cached_before = target.cached_messages(tenant).await;
+    ctx.measure(
+        Spec {
+            scenario: "consume".into(),
+            name: MANUAL_RUN.into(),
+            path: ctx.http_path(),
+            broker: target.broker.clone(),
+            settings: format!("GET /topic?limit={MANUAL_LIMIT}&ack=manual then POST /topic/…/ack of its receipt, one fresh group draining {prefill} × {MSG_BYTES} B messages on {PARTITIONS} partitions; c={PARTITIONS}"),
+            msg_bytes: Some(MSG_BYTES),
+            batch: None,
+            limit: Some(MANUAL_LIMIT),
+        },
+        plan,
+        requests::consume_manual(
+            target.pool.clone(),
+            auth.to_owned(),
+            topic,
+            MANUAL_LIMIT,
+            "manual100",
+            MSG_BYTES,
+        ),
+        target.observe,
+    )
+    .await;
+    let cached = target
+        .cached_messages(tenant)
+        .await
+        .saturating_sub(cached_before);
+    ctx.notes.push(format!(
+        "{MANUAL_RUN}: {cached} messages came from sluice's cache of recent messages, the rest from Kafka"
+    ));
+    ctx.compare(MANUAL_RUN, auto_name, "messages/s");
 }

@@ -119,6 +119,68 @@ pub fn consume(
     })
 }
 
+/// Manual-ack mode: `GET /topic/{topic}?limit=N&group=G&ack=manual`, then
+/// `POST /topic/{topic}/ack` of its receipt; one operation is both, and it
+/// moved the GET's messages once the ack answered 204. An empty answer
+/// (no receipt) is a success that moved nothing.
+pub fn consume_manual(
+    pool: Pool,
+    auth: String,
+    topic: &str,
+    limit: usize,
+    group: &str,
+    msg_bytes: usize,
+) -> Op {
+    let url = format!(
+        "{}/topic/{topic}?limit={limit}&group={group}&ack=manual",
+        pool.base
+    );
+    let ack_url = format!("{}/topic/{topic}/ack", pool.base);
+    Arc::new(move |worker, _| {
+        let client = pool.client(worker).clone();
+        let (url, ack_url, auth) = (url.clone(), ack_url.clone(), auth.clone());
+        async move {
+            let resp = match client.get(&url).header("authorization", &auth).send().await {
+                Ok(resp) => resp,
+                Err(e) => return Outcome::failed(transport(&e)),
+            };
+            let status = resp.status();
+            let receipt = resp
+                .headers()
+                .get("sluice-receipt")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = resp.bytes().await.unwrap_or_default();
+            if !status.is_success() {
+                return Outcome::failed(Status::Http(status.as_u16()));
+            }
+            let n = count_messages(&body);
+            let Some(receipt) = receipt.filter(|_| n > 0) else {
+                return Outcome::ok(0, 0);
+            };
+            let ack = client
+                .post(&ack_url)
+                .header("authorization", &auth)
+                .header("content-type", "application/json")
+                .body(format!(
+                    "{{\"receipt\":{}}}",
+                    serde_json::Value::from(receipt)
+                ))
+                .send()
+                .await;
+            match ack {
+                Ok(resp) if resp.status().is_success() => {
+                    let _ = resp.bytes().await;
+                    Outcome::ok(n, n * msg_bytes as u64)
+                }
+                Ok(resp) => Outcome::failed(Status::Http(resp.status().as_u16())),
+                Err(e) => Outcome::failed(transport(&e)),
+            }
+        }
+        .boxed()
+    })
+}
+
 /// Sends a request and keeps only its status: a success, or the HTTP
 /// status or transport error that failed it.
 pub async fn status_only(request: reqwest::RequestBuilder) -> Outcome {

@@ -484,6 +484,62 @@ impl TestApp {
             .expect("the sluice binary runs")
     }
 
+    /// `POST /topic/{topic}/{action}` with a JSON body, over TLS: the
+    /// receipt endpoints of manual-ack mode.
+    async fn post_receipt(
+        &self,
+        user: &str,
+        password: &str,
+        topic: &str,
+        action: &str,
+        body: &Value,
+    ) -> Response {
+        self.data
+            .post(format!("{}/topic/{topic}/{action}", self.public_url))
+            .basic_auth(user, Some(password))
+            .json(body)
+            .send()
+            .await
+            .expect("the data plane answers")
+    }
+
+    /// `POST /topic/{topic}/ack` with `body` (`{"receipt": …}`, optionally
+    /// `"offsets"`).
+    pub async fn post_ack(
+        &self,
+        user: &str,
+        password: &str,
+        topic: &str,
+        body: &Value,
+    ) -> Response {
+        self.post_receipt(user, password, topic, "ack", body).await
+    }
+
+    /// `POST /topic/{topic}/nack` with `body` (`{"receipt": …}`, optionally
+    /// `"offsets"` and `"delay"`).
+    pub async fn post_nack(
+        &self,
+        user: &str,
+        password: &str,
+        topic: &str,
+        body: &Value,
+    ) -> Response {
+        self.post_receipt(user, password, topic, "nack", body).await
+    }
+
+    /// `POST /topic/{topic}/extend` with `body` (`{"receipt": …,
+    /// "visibility": MS}`).
+    pub async fn post_extend(
+        &self,
+        user: &str,
+        password: &str,
+        topic: &str,
+        body: &Value,
+    ) -> Response {
+        self.post_receipt(user, password, topic, "extend", body)
+            .await
+    }
+
     /// `{method} /topic/{topic}/groups{rest}` on the data plane, over TLS.
     async fn topic_groups(
         &self,
