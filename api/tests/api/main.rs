@@ -33,6 +33,7 @@ mod produce;
 mod produce_errors;
 mod rate_limits;
 mod readiness;
+mod receipt_isolation;
 mod shutdown;
 mod tenant_groups;
 mod tenants;
