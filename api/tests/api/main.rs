@@ -34,6 +34,7 @@ mod produce;
 mod produce_errors;
 mod rate_limits;
 mod readiness;
+mod receipt_isolation;
 mod receipts;
 mod shutdown;
 mod tenant_groups;

@@ -366,7 +366,11 @@ async fn apply(
              RETURNING c.partition, c.next_offset
          ),
          marked AS (
-             UPDATE receipts SET settled = $4, settled_at = now() WHERE id = $3
+             UPDATE receipts SET settled = $4, settled_at = now(),
+                 -- Settled, it is kept `receipt_retention` from now, not
+                 -- from the end of a long visibility.
+                 expires_at = least(expires_at, now())
+             WHERE id = $3
          )
          SELECT partition, next_offset FROM moved",
     )
