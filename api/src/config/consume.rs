@@ -104,8 +104,8 @@ pub struct ConsumeSettings {
     pub receipt_retention: Duration,
     /// How often `sluice_consumer_lag` is measured for every group with
     /// cursors, by one node of the cluster at a time, so that the lag of a
-    /// consumer that stopped keeps growing; 0 turns it off (lag is then
-    /// only seen after a GET).
+    /// consumer that stopped keeps growing; 0 turns it off (no lag is then
+    /// exported at all).
     #[serde(
         default = "setting::ms::<10000>",
         deserialize_with = "setting::millis",
