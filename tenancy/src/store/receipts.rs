@@ -167,17 +167,7 @@ impl Store {
         settlement: &Settlement,
     ) -> Result<Settled> {
         let mut tx = self.begin().await?;
-        let found: Option<ReceiptRow> = sqlx::query_as(
-            "SELECT group_name, settled, expires_at > clock_timestamp() AS live FROM receipts
-             WHERE id = $1 AND tenant = $2 AND topic = $3 FOR UPDATE",
-        )
-        .bind(receipt.holder())
-        .bind(tenant.as_str())
-        .bind(topic.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(Error::db("look the receipt up"))?;
-        let found = found.ok_or(Error::ReceiptNotFound)?;
+        let found = lock_receipt(&mut tx, tenant, topic, receipt).await?;
         let acking = matches!(settlement, Settlement::Ack { .. });
         match (found.settled.as_deref(), acking) {
             (Some("acked"), true) | (Some("released"), false) => {
@@ -276,17 +266,7 @@ impl Store {
     ) -> Result<()> {
         let millis = i64::try_from(visibility.as_millis()).unwrap_or(i64::MAX);
         let mut tx = self.begin().await?;
-        let found: Option<ReceiptRow> = sqlx::query_as(
-            "SELECT group_name, settled, expires_at > clock_timestamp() AS live FROM receipts
-             WHERE id = $1 AND tenant = $2 AND topic = $3 FOR UPDATE",
-        )
-        .bind(receipt.holder())
-        .bind(tenant.as_str())
-        .bind(topic.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(Error::db("look the receipt up"))?;
-        let found = found.ok_or(Error::ReceiptNotFound)?;
+        let found = lock_receipt(&mut tx, tenant, topic, receipt).await?;
         match found.settled.as_deref() {
             Some("acked") => return Err(Error::ReceiptSettled),
             Some(_) => return Err(Error::ReceiptExpired),
@@ -335,6 +315,27 @@ impl Store {
         .map_err(Error::db("purge old receipts"))?;
         Ok(purged.rows_affected())
     }
+}
+
+/// Finds and locks a receipt of `tenant` on `topic`: one of another
+/// tenant or topic is not found, exactly like a forged one.
+async fn lock_receipt(
+    tx: &mut sqlx::PgConnection,
+    tenant: &TenantName,
+    topic: &TopicName,
+    receipt: Receipt,
+) -> Result<ReceiptRow> {
+    let found: Option<ReceiptRow> = sqlx::query_as(
+        "SELECT group_name, settled, expires_at > clock_timestamp() AS live FROM receipts
+         WHERE id = $1 AND tenant = $2 AND topic = $3 FOR UPDATE",
+    )
+    .bind(receipt.holder())
+    .bind(tenant.as_str())
+    .bind(topic.as_str())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(Error::db("look the receipt up"))?;
+    found.ok_or(Error::ReceiptNotFound)
 }
 
 /// Writes settled rows back, ends their leases and marks the receipt.
