@@ -58,6 +58,17 @@ pub async fn list(
     store: web::Data<Store>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let entries: Vec<AuditEntryView> = views::all(store.audit(&query.into_inner().into()).await?);
+    let query = query.into_inner();
+    // Postgres text cannot hold NUL, so no row matches such a filter (and
+    // Postgres would refuse the query).
+    let filters = [&query.tenant, &query.action, &query.actor, &query.target];
+    if filters
+        .iter()
+        .flat_map(|f| f.as_deref())
+        .any(|f| f.contains('\0'))
+    {
+        return Ok(HttpResponse::Ok().json(Vec::<AuditEntryView>::new()));
+    }
+    let entries: Vec<AuditEntryView> = views::all(store.audit(&query.into()).await?);
     Ok(HttpResponse::Ok().json(entries))
 }
