@@ -44,6 +44,27 @@ pub struct ConsumeParams {
     pub ack: AckMode,
 }
 
+impl ConsumeQuery {
+    /// A stream's query as a GET's, without `wait`: each of its batches is
+    /// one long poll.
+    pub fn for_stream(
+        limit: Option<String>,
+        group: Option<String>,
+        encoding: Encoding,
+        ack: Option<String>,
+        visibility: Option<String>,
+    ) -> Self {
+        Self {
+            limit,
+            group,
+            wait: None,
+            encoding,
+            ack,
+            visibility,
+        }
+    }
+}
+
 fn bad(code: Code, message: String) -> ApiError {
     ApiError::Input { code, message }
 }
