@@ -79,7 +79,7 @@ pub struct Args {
     #[arg(long)]
     pub quick: bool,
     /// Run only these scenarios (produce, consume, mixed, isolation, auth,
-    /// fanin, latency, ceiling); all by default. `isolation` includes the
+    /// fanin, latency, ceiling, streams); all by default. `isolation` includes the
     /// attack runs of issues 12 and 13; `attacks` runs only those.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,

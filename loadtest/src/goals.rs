@@ -1,5 +1,6 @@
-//! The performance goals of issue 6 and the isolation goals of issues 5,
-//! 12 and 13, computed from one run's measurements. They are reported, never
+//! The performance goals of issue 6, the isolation goals of issues 5, 12
+//! and 13 and the streaming goals of issue 15, computed from one run's
+//! measurements. They are reported, never
 //! asserted: these machines are shared and noisy.
 
 use crate::report::{Goal, Measurement, Report};
@@ -182,6 +183,7 @@ pub fn evaluate(report: &Report, idle_rss_kib: Option<u64>) -> Vec<Goal> {
             _ => missing(groups),
         },
     );
+    goals.extend(stream_goals(report));
     for produce in [true, false] {
         let [alone, with, _] = crate::scenarios::isolation::names(produce);
         let iso = format!(
@@ -208,6 +210,73 @@ pub fn evaluate(report: &Report, idle_rss_kib: Option<u64>) -> Vec<Goal> {
     for attack in Attack::ALL {
         goals.push(attack_goal(report, attack));
     }
+    goals
+}
+
+/// Issue 15: SSE and WebSocket deliver at least as many messages/s as GET
+/// `limit=100`, an SSE event arrives within 50 ms (p99) of its produce at
+/// half load, and 1,000 idle streams cost less than 50 MB.
+fn stream_goals(report: &Report) -> Vec<Goal> {
+    use crate::scenarios::streams::{IDLE_RUN, LATENCY_RUN, SSE_RUN, WS_RUN};
+    let mut goals = vec![
+        ratio_goal(
+            report,
+            "Issue 15: SSE streams (auto mode) deliver ≥ 1× the messages/s of GET limit=100",
+            SSE_RUN,
+            1.0,
+        ),
+        ratio_goal(
+            report,
+            "Issue 15: WebSocket streams (manual mode, each frame acked) deliver ≥ 1× the messages/s of GET limit=100",
+            WS_RUN,
+            1.0,
+        ),
+    ];
+    let latency = "Issue 15: produce → SSE event p99 ≤ 50 ms at half load";
+    goals.push(match report.find(LATENCY_RUN) {
+        Some(m) if m.ok > 0 => Goal {
+            goal: latency.to_owned(),
+            measured: format!(
+                "p50 {:.2} ms, p99 {:.2} ms ({} messages at {}){}",
+                m.latency_us.p50 as f64 / 1000.0,
+                m.latency_us.p99 as f64 / 1000.0,
+                m.ok,
+                m.mode,
+                match m.errors.get("not_delivered") {
+                    Some(n) => format!("; {n} not delivered"),
+                    None => String::new(),
+                }
+            ),
+            // A message that never arrived has no latency, but fails the goal.
+            met: Some(m.latency_us.p99 <= 50_000 && m.error_count() == 0),
+        },
+        _ => missing(latency),
+    });
+    let idle = "Issue 15: 1,000 idle open streams add < 50 MB of RSS";
+    goals.push(match report.find(IDLE_RUN) {
+        Some(Measurement {
+            ok,
+            rss_before_kib: Some(b),
+            rss_after_kib: Some(a),
+            ..
+        }) => {
+            let delta = (*a as f64 - *b as f64) * 1024.0;
+            // Fewer streams open, or a shrinking process, prove nothing.
+            let conclusive = *ok >= 1000 && delta >= 0.0;
+            Goal {
+                goal: idle.to_owned(),
+                measured: format!(
+                    "{ok} streams open, RSS {:.1} → {:.1} MiB ({:+.1} MiB){}",
+                    mib(*b),
+                    mib(*a),
+                    delta / 1024.0 / 1024.0,
+                    if conclusive { "" } else { "; inconclusive" }
+                ),
+                met: conclusive.then_some(delta < 50e6),
+            }
+        }
+        _ => missing(idle),
+    });
     goals
 }
 

@@ -15,6 +15,7 @@ mod provision;
 mod report;
 mod scenarios;
 mod slow;
+mod stream_client;
 
 use std::time::Duration;
 
@@ -185,6 +186,10 @@ async fn scenarios(ctx: &mut Ctx, target: &mut Target, ceiling: Option<&mut Targ
     }
     if ctx.args.wants("fanin") {
         scenarios::fanin::run(ctx, target).await?;
+    }
+    // After consume: its `consume limit 100` is the streams' baseline.
+    if ctx.args.wants("streams") {
+        scenarios::streams::run(ctx, target).await?;
     }
     // The attacks last of all: one of them has been seen to crash a node.
     if ctx.args.wants("isolation") || ctx.args.wants_only("attacks") {

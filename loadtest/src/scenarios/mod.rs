@@ -12,6 +12,7 @@ pub mod mixed;
 pub mod noop;
 pub mod produce;
 pub mod requests;
+pub mod streams;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
