@@ -27,5 +27,6 @@ pub mod routes;
 pub mod setting;
 pub mod shutdown;
 pub mod startup;
+pub mod stream;
 pub mod telemetry;
 pub mod tls;

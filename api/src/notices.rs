@@ -11,6 +11,7 @@ use tenancy::{ChangeEvent, Store, TenantName};
 use crate::auth::Authenticator;
 use crate::consume::{self, ConsumeAdmission};
 use crate::kafka::{TopicAdmin, Watermarks};
+use crate::stream::Streams;
 
 /// The caches a node keeps in step with the cluster.
 #[derive(Debug, Clone)]
@@ -20,6 +21,8 @@ pub struct Caches {
     pub watermarks: Arc<Watermarks>,
     pub consumption: Arc<consume::Service>,
     pub admission: Arc<ConsumeAdmission>,
+    /// Open streams, told to check their users again on changes.
+    pub streams: Arc<Streams>,
 }
 
 impl Caches {
@@ -30,6 +33,7 @@ impl Caches {
         self.topics.forget_all();
         self.watermarks.forget_all();
         self.consumption.forget_all();
+        self.streams.recheck_all();
     }
 }
 
@@ -58,10 +62,19 @@ pub fn spawn(store: &Store, caches: Caches) {
                         .unwrap_or((notice.action.as_str(), ""));
                     match kind {
                         "tenant" => match notice.tenant.as_deref().map(TenantName::parse) {
-                            Some(Ok(tenant)) => caches.auth.forget_tenant(&tenant),
-                            _ => caches.auth.forget_all(),
+                            Some(Ok(tenant)) => {
+                                caches.auth.forget_tenant(&tenant);
+                                caches.streams.recheck_tenant(tenant.as_str());
+                            }
+                            _ => {
+                                caches.auth.forget_all();
+                                caches.streams.recheck_all();
+                            }
                         },
-                        "user" | "grant" => caches.auth.forget_user(&notice.target),
+                        "user" | "grant" => {
+                            caches.auth.forget_user(&notice.target);
+                            caches.streams.recheck_user(&notice.target);
+                        }
                         "topic" => {
                             if notice.action == "topic.deleting" {
                                 caches.consumption.release_topic(&notice.target).await;

@@ -36,6 +36,8 @@ fn public_routes(cfg: &mut ServiceConfig) {
         .service(consume::ack)
         .service(consume::nack)
         .service(consume::extend)
+        .service(crate::stream::sse)
+        .service(crate::stream::ws)
         .service(me::me)
         .service(crate::groups::handlers::list)
         .service(crate::groups::handlers::show)

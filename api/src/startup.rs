@@ -95,6 +95,7 @@ struct Handles {
     shutdown: web::Data<Shutdown>,
     readiness: web::Data<Readiness>,
     groups: web::Data<crate::groups::Groups>,
+    streams: web::Data<crate::stream::Streams>,
 }
 
 impl Application {
@@ -124,6 +125,7 @@ impl Application {
         let readiness = web::Data::new(Readiness::spawn(store.clone(), topics.clone()));
         let cluster = Cluster::spawn(store.clone());
         let limits = Arc::new(TenantLimits::new(cluster.clone()));
+        let streams = Arc::new(crate::stream::Streams::new(cluster.clone()));
         let admission = Arc::new(ConsumeAdmission::new(store.clone(), cluster));
         let trusted = web::Data::new(TrustedProxies(
             settings
@@ -184,6 +186,7 @@ impl Application {
                 watermarks: watermarks.clone(),
                 consumption: consumption.clone(),
                 admission,
+                streams: streams.clone(),
             },
         );
         let production = produce::Service::new(
@@ -211,6 +214,7 @@ impl Application {
             shutdown: web::Data::new(shutdown.clone()),
             readiness,
             groups: web::Data::new(groups),
+            streams: web::Data::from(streams),
         };
 
         let admin_listener = bind("admin", settings.admin.listen)?;
@@ -411,6 +415,7 @@ fn public_server(
             .app_data(handles.readiness.clone())
             .app_data(body_timeout.clone())
             .app_data(handles.groups.clone())
+            .app_data(handles.streams.clone())
             .app_data(json)
             .app_data(query)
             .app_data(path);

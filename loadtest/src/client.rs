@@ -201,6 +201,7 @@ impl Admin {
                 // the fan-in alone uses 1,000 groups.
                 "max_groups": 100_000,
                 "max_concurrent_consumes": 100_000,
+                "max_streams": 100_000,
             }})),
         )
         .await

@@ -25,6 +25,10 @@ pub struct Quota {
     /// cluster; each live node admits its share, so one tenant's open
     /// long polls cannot take a node's every connection and worker.
     pub max_concurrent_consumes: u32,
+    /// SSE and WebSocket streams the tenant may hold open at once over the
+    /// cluster; each live node admits its share, since a stream keeps a
+    /// connection and a task for as long as its client likes.
+    pub max_streams: u32,
 }
 
 /// Upper bounds that keep quotas within what the database columns and the
@@ -73,6 +77,7 @@ impl Quota {
             1,
             MAX_COUNT,
         )?;
+        range("quota.max_streams", self.max_streams, 1, MAX_COUNT)?;
         Ok(())
     }
 
@@ -90,6 +95,7 @@ impl Quota {
             max_concurrent_consumes: patch
                 .max_concurrent_consumes
                 .unwrap_or(self.max_concurrent_consumes),
+            max_streams: patch.max_streams.unwrap_or(self.max_streams),
         };
         next.validate()?;
         Ok(next)
@@ -107,6 +113,7 @@ pub struct QuotaPatch {
     pub max_partitions: Option<u32>,
     pub max_groups: Option<u32>,
     pub max_concurrent_consumes: Option<u32>,
+    pub max_streams: Option<u32>,
 }
 
 #[cfg(test)]
@@ -122,6 +129,7 @@ mod tests {
             max_partitions: 30,
             max_groups: 100,
             max_concurrent_consumes: 32,
+            max_streams: 100,
         }
     }
 

@@ -73,6 +73,8 @@ pub struct QuotaPatchBody {
     max_groups: Option<u32>,
     #[schema(minimum = 1, maximum = 1_000_000)]
     max_concurrent_consumes: Option<u32>,
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    max_streams: Option<u32>,
 }
 
 impl From<QuotaPatchBody> for QuotaPatch {
@@ -85,6 +87,7 @@ impl From<QuotaPatchBody> for QuotaPatch {
             max_partitions: b.max_partitions,
             max_groups: b.max_groups,
             max_concurrent_consumes: b.max_concurrent_consumes,
+            max_streams: b.max_streams,
         }
     }
 }

@@ -57,6 +57,9 @@ pub struct QuotaView {
     /// Consumes (long polls included) the tenant may run at once over the
     /// cluster; each live node admits its share.
     max_concurrent_consumes: u32,
+    /// SSE and WebSocket streams the tenant may hold open at once over the
+    /// cluster; each live node admits its share.
+    max_streams: u32,
 }
 
 impl From<Quota> for QuotaView {
@@ -69,6 +72,7 @@ impl From<Quota> for QuotaView {
             max_partitions: q.max_partitions,
             max_groups: q.max_groups,
             max_concurrent_consumes: q.max_concurrent_consumes,
+            max_streams: q.max_streams,
         }
     }
 }

@@ -92,6 +92,7 @@ mod tests {
                 max_partitions: 1,
                 max_groups: 1,
                 max_concurrent_consumes: 1,
+                max_streams: 1,
             },
         }
     }

@@ -83,6 +83,9 @@ pub struct QuotaArgs {
     /// Consumes the tenant may run at once, over all nodes
     #[arg(long)]
     pub max_concurrent_consumes: Option<u32>,
+    /// SSE and WebSocket streams the tenant may hold open, over all nodes
+    #[arg(long)]
+    pub max_streams: Option<u32>,
 }
 
 impl QuotaArgs {
@@ -106,6 +109,7 @@ impl QuotaArgs {
             "max_concurrent_consumes",
             self.max_concurrent_consumes.map(u64::from),
         );
+        put("max_streams", self.max_streams.map(u64::from));
         (!map.is_empty()).then_some(Value::Object(map))
     }
 }

@@ -104,6 +104,7 @@ pub fn print(output: &Output, json: bool) {
                 "MAX PARTITIONS",
                 "MAX GROUPS",
                 "MAX CONSUMES",
+                "MAX STREAMS",
             ],
             items(body).iter().map(|t| {
                 vec![
@@ -119,6 +120,7 @@ pub fn print(output: &Output, json: bool) {
                     quota(t, "max_partitions"),
                     quota(t, "max_groups"),
                     quota(t, "max_concurrent_consumes"),
+                    quota(t, "max_streams"),
                 ]
             }),
         )

@@ -112,6 +112,24 @@ pub struct ConsumeSettings {
         alias = "lag_interval_ms"
     )]
     pub lag_interval: Duration,
+    /// How often an SSE or WebSocket stream with nothing to send writes a
+    /// heartbeat (an SSE comment, a WebSocket ping), so that balancers and
+    /// NATs keep the connection and a dead client is noticed.
+    #[serde(
+        default = "setting::ms::<15000>",
+        deserialize_with = "setting::millis",
+        alias = "stream_heartbeat_ms"
+    )]
+    pub stream_heartbeat: Duration,
+    /// A stream that has delivered nothing and heard nothing from its
+    /// client for this long is closed, so that forgotten streams give their
+    /// place in `quota.max_streams` back; 0 keeps them open.
+    #[serde(
+        default = "setting::ms::<3600000>",
+        deserialize_with = "setting::millis",
+        alias = "stream_idle_ms"
+    )]
+    pub stream_idle: Duration,
 }
 
 /// What a lease adds to the read budget by default: time to commit once
@@ -179,6 +197,9 @@ impl ConsumeSettings {
                 "consume.group_sweep_interval",
                 "must be at least 10ms",
             ));
+        }
+        if self.stream_heartbeat < Duration::from_millis(10) {
+            return Err(invalid("consume.stream_heartbeat", "must be at least 10ms"));
         }
         if !self.lag_interval.is_zero() && self.lag_interval < Duration::from_millis(10) {
             return Err(invalid(

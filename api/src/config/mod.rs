@@ -129,6 +129,7 @@ fn defaults() -> serde_json::Value {
             "max_partitions": 200,
             "max_groups": 100,
             "max_concurrent_consumes": 32,
+            "max_streams": 100,
         },
         "log": {
             "format": "text",

@@ -10,6 +10,7 @@ mod receipts;
 mod response;
 mod retention;
 mod service;
+mod wakeups;
 
 use actix_web::{web, HttpResponse};
 
@@ -17,9 +18,10 @@ pub use admission::{ConsumeAdmission, ConsumeSlot};
 pub use query::{AckMode, ConsumeParams, ConsumeQuery};
 pub use receipt_purge::spawn_receipt_purge;
 pub use receipts::{ack, extend, nack};
+pub use response::render_messages;
 pub use response::OutMessage;
 pub use retention::spawn_group_retention;
-pub use service::{Delivery, Parts, Service};
+pub use service::{Delivery, Parts, Poll, Service};
 
 use crate::auth::{Access, Admitted};
 use crate::error::ApiError;

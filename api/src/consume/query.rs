@@ -44,6 +44,27 @@ pub struct ConsumeParams {
     pub ack: AckMode,
 }
 
+impl ConsumeQuery {
+    /// A stream's query as a GET's, without `wait`: each of its batches is
+    /// one long poll.
+    pub fn for_stream(
+        limit: Option<String>,
+        group: Option<String>,
+        encoding: Encoding,
+        ack: Option<String>,
+        visibility: Option<String>,
+    ) -> Self {
+        Self {
+            limit,
+            group,
+            wait: None,
+            encoding,
+            ack,
+            visibility,
+        }
+    }
+}
+
 fn bad(code: Code, message: String) -> ApiError {
     ApiError::Input { code, message }
 }
@@ -168,6 +189,8 @@ mod tests {
             max_visibility: Duration::from_secs(43_200),
             receipt_retention: Duration::from_secs(86_400),
             lag_interval: Duration::from_secs(10),
+            stream_heartbeat: Duration::from_secs(15),
+            stream_idle: Duration::from_secs(3600),
         }
     }
 

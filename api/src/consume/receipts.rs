@@ -108,6 +108,9 @@ impl Service {
             .store
             .settle_receipt(tenant, topic, receipt, &settlement)
             .await?;
+        // Partitions the receipt held are free again: wake the group's
+        // waiters on this node.
+        self.wakeups.wake(tenant, &settled.group, topic);
         let kafka_group = format!("{tenant}.{}", settled.group);
         for (partition, next_offset) in settled.advances {
             self.parts

@@ -30,9 +30,19 @@ pub fn render(topic: &TopicName, delivery: Delivery, encoding: Encoding) -> Http
     if let Some(receipt) = delivery.receipt {
         response.insert_header((RECEIPT_HEADER, receipt.to_string()));
     }
+    response.json(render_messages(topic, delivery, encoding))
+}
+
+/// A delivery's messages as they go out, each with its `Deliveries` count
+/// in manual mode. Streams write them one event (or frame) at a time.
+pub fn render_messages(
+    topic: &TopicName,
+    delivery: Delivery,
+    encoding: Encoding,
+) -> Vec<OutMessage> {
     let manual = delivery.receipt.is_some();
     let deliveries = delivery.deliveries;
-    let messages: Vec<OutMessage> = delivery
+    delivery
         .messages
         .into_iter()
         .map(|m| {
@@ -44,8 +54,7 @@ pub fn render(topic: &TopicName, delivery: Delivery, encoding: Encoding) -> Http
             out.deliveries = count;
             out
         })
-        .collect();
-    response.json(messages)
+        .collect()
 }
 
 /// Text as it goes out, and whether it had to be base64.
@@ -102,6 +111,11 @@ pub struct OutMessage {
     /// the group, this time included (1 on the first delivery).
     #[serde(rename = "Deliveries", skip_serializing_if = "Option::is_none")]
     deliveries: Option<i32>,
+    /// Manual mode over SSE only: the receipt to ack this message with (a
+    /// GET carries it in `Sluice-Receipt`, a WebSocket frame once per
+    /// frame).
+    #[serde(rename = "Receipt", skip_serializing_if = "Option::is_none")]
+    receipt: Option<String>,
 }
 
 fn marker(base64: bool) -> Option<&'static str> {
@@ -153,6 +167,18 @@ impl OutMessage {
             headers_encoding: marker(headers_base64 && !m.headers.is_empty()),
             header_keys_encoding: marker(keys_base64),
             deliveries: None,
+            receipt: None,
         }
+    }
+
+    /// Where the message sits: `<partition>-<offset>`, an SSE event's id.
+    pub fn position(&self) -> String {
+        format!("{}-{}", self.partition, self.offset)
+    }
+
+    /// Carries its receipt in the message itself (manual mode over SSE).
+    pub fn with_receipt(mut self, receipt: String) -> Self {
+        self.receipt = Some(receipt);
+        self
     }
 }

@@ -8,6 +8,7 @@
 //! answers. A long poll (`wait`) waits between attempts on the node's
 //! watermark notifier, holding no database connection either.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use tenancy::{GroupName, Store, TenantName, TopicName};
 use super::admission::ConsumeAdmission;
 use super::dead_letters;
 use super::query::{AckMode, ConsumeParams};
+use super::wakeups::Wakeups;
 use crate::auth::Principal;
 use crate::config::ConsumeSettings;
 use crate::error::ApiError;
@@ -48,6 +50,18 @@ pub struct Delivery {
     pub dead_lettered: usize,
 }
 
+/// One batch's poll: what to read, and what may cut its wait short.
+#[derive(Debug)]
+pub struct Poll<'a, S> {
+    pub params: &'a ConsumeParams,
+    /// Ends the wait between attempts (with nothing delivered): a stream's
+    /// client went away, or its user must be checked again.
+    pub stop: S,
+    /// Look again at least this often while waiting, for settles on other
+    /// nodes that no notifier reports.
+    pub recheck: Option<Duration>,
+}
+
 /// What a [`Service`] is built from: the node's shared pieces it drives.
 pub struct Parts {
     pub store: Store,
@@ -71,6 +85,9 @@ pub struct Service {
     known_cursors: Cache<(String, String, String), ()>,
     /// Turns the tie-break between partitions read equally long ago.
     rotation: AtomicU32,
+    /// Wakes manual-mode consumers of a group when a settle on this node
+    /// frees its partitions.
+    pub(super) wakeups: Arc<Wakeups>,
 }
 
 impl std::fmt::Debug for Service {
@@ -94,6 +111,7 @@ impl Service {
                 .time_to_live(Duration::from_secs(600))
                 .build(),
             rotation: AtomicU32::new(0),
+            wakeups: Arc::default(),
         }
     }
 
@@ -512,14 +530,47 @@ impl Service {
         topic: &TopicName,
         params: &ConsumeParams,
     ) -> Result<Delivery, ApiError> {
-        let tenant = &principal.tenant;
         // Held until the answer is built: a long poll counts while it waits.
-        let _slot = self.parts.admission.take_slot(tenant, &principal.quota)?;
+        let _slot = self
+            .parts
+            .admission
+            .take_slot(&principal.tenant, &principal.quota)?;
+        let poll = Poll {
+            params,
+            stop: std::future::pending(),
+            recheck: None,
+        };
+        self.poll(principal, topic, poll).await
+    }
+
+    /// Lease-read-commit attempts for `principal` (already authorized and
+    /// admitted) until messages come, `params.wait` ends, the node drains
+    /// or `poll.stop` resolves. Only the waits between attempts are cut
+    /// short: an attempt, once begun, always settles what it read. Streams
+    /// call this once per batch, holding their stream slot instead of a
+    /// consume slot.
+    pub async fn poll(
+        &self,
+        principal: &Principal,
+        topic: &TopicName,
+        poll: Poll<'_, impl Future<Output = ()>>,
+    ) -> Result<Delivery, ApiError> {
+        let Poll {
+            params,
+            stop,
+            recheck,
+        } = poll;
+        tokio::pin!(stop);
+        let tenant = &principal.tenant;
         let mut marks = self.marks_of(topic).await?;
         self.parts
             .admission
             .admit_group(tenant, &params.group)
             .await?;
+        // In manual mode a group's partitions may all be leased: a settle
+        // on this node wakes the wait at once.
+        let settles = matches!(params.ack, AckMode::Manual { .. })
+            .then(|| self.wakeups.wait_on(tenant, &params.group, topic));
         let deadline = Instant::now() + params.wait;
         let mut retries = 0;
         let batch = loop {
@@ -549,15 +600,30 @@ impl Service {
             {
                 break batch;
             }
+            let next = recheck.map_or(deadline, |every| deadline.min(Instant::now() + every));
+            let settled = async {
+                match &settles {
+                    Some(waiter) => waiter.settled().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = &mut changed => {}
-                () = tokio::time::sleep_until(deadline.into()) => {}
+                () = settled => {}
+                () = tokio::time::sleep_until(next.into()) => {}
                 // A draining node answers its long polls now, with what it has.
                 () = self.parts.shutdown.draining() => {}
+                () = &mut stop => break Delivery::default(),
             }
         };
         self.account(principal, &batch);
         Ok(batch)
+    }
+
+    /// Checks that the topic exists (404 `topic_not_found` if not), as a
+    /// stream must before it answers 200.
+    pub async fn check_topic(&self, topic: &TopicName) -> Result<(), ApiError> {
+        self.marks_of(topic).await.map(|_| ())
     }
 
     /// The topic's watermarks, as the node's cache has them (fetched

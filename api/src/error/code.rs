@@ -76,6 +76,8 @@ catalogue! {
     KafkaRefused => ("kafka_refused", BAD_REQUEST, false),
     InvalidSeek => ("invalid_seek", BAD_REQUEST, false),
     InvalidDeadLetters => ("invalid_dead_letters", BAD_REQUEST, false),
+    InvalidCredit => ("invalid_credit", BAD_REQUEST, false),
+    InvalidFrame => ("invalid_frame", BAD_REQUEST, false),
     // Who you are and what you may do.
     Unauthorized => ("unauthorized", UNAUTHORIZED, false),
     Forbidden => ("forbidden", FORBIDDEN, false),
@@ -88,8 +90,10 @@ catalogue! {
     ReceiptNotFound => ("receipt_not_found", NOT_FOUND, false),
     RouteNotFound => ("route_not_found", NOT_FOUND, false),
     MethodNotAllowed => ("method_not_allowed", METHOD_NOT_ALLOWED, false),
+    UpgradeRequired => ("upgrade_required", UPGRADE_REQUIRED, false),
     // The client was too slow.
     BodyTimeout => ("body_timeout", REQUEST_TIMEOUT, false),
+    StreamIdle => ("stream_idle", REQUEST_TIMEOUT, false),
     // Conflicts with what exists.
     TenantExists => ("tenant_exists", CONFLICT, false),
     UserExists => ("user_exists", CONFLICT, false),
@@ -110,12 +114,14 @@ catalogue! {
     TooManyConsumes => ("too_many_consumes", TOO_MANY_REQUESTS, true),
     TooManyLoginAttempts => ("too_many_login_attempts", TOO_MANY_REQUESTS, true),
     TooManyStreams => ("too_many_streams", TOO_MANY_REQUESTS, true),
+    TooManyOpenStreams => ("too_many_open_streams", TOO_MANY_REQUESTS, true),
     // Our failures and our dependencies' (5xx).
     Internal => ("internal", INTERNAL_SERVER_ERROR, false),
     KafkaUnavailable => ("kafka_unavailable", SERVICE_UNAVAILABLE, true),
     PartialFailure => ("partial_failure", SERVICE_UNAVAILABLE, true),
     DatabaseUnavailable => ("database_unavailable", SERVICE_UNAVAILABLE, true),
     Overloaded => ("overloaded", SERVICE_UNAVAILABLE, true),
+    ShuttingDown => ("shutting_down", SERVICE_UNAVAILABLE, true),
     DeliveryUnknown => ("delivery_unknown", GATEWAY_TIMEOUT, false),
 }
 

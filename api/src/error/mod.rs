@@ -97,6 +97,16 @@ impl ApiError {
         }
     }
 
+    /// The error as its JSON document, for a stream that reports it in an
+    /// event or a frame rather than as a response.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code(),
+            message: self.public_message(),
+            request_id: None,
+        }
+    }
+
     /// The stable code of this error.
     pub fn code(&self) -> Code {
         match self {

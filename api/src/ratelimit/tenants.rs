@@ -239,6 +239,13 @@ impl TenantLimits {
         let _ = limiter.take_or_owe(bytes);
     }
 
+    /// Pays what the tenant's consumption owes, or says how long until it
+    /// can: a stream over its byte quota pauses this long rather than
+    /// being refused.
+    pub fn pay_owed(&self, tenant: &TenantName, quota: Quota) -> Result<(), Duration> {
+        self.limiter(tenant, quota).settle()
+    }
+
     /// The tenant's remaining burst on this node, for `GET /me`, without
     /// taking anything.
     pub fn node_share(&self, tenant: &TenantName, quota: Quota) -> (u32, u32, f64, f64) {

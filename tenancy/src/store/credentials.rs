@@ -41,7 +41,7 @@ impl Store {
         let row: Option<Row> = sqlx::query_as(
             "SELECT t.name AS tenant, u.password_hash, u.disabled AS user_disabled, t.disabled AS tenant_disabled,
                     q.requests_per_second, q.bytes_per_second, q.burst_seconds, q.max_topics, q.max_partitions,
-                    q.max_groups, q.max_concurrent_consumes,
+                    q.max_groups, q.max_concurrent_consumes, q.max_streams,
                     coalesce(array_agg(g.prefix ORDER BY g.prefix) FILTER (WHERE g.prefix IS NOT NULL), '{}') AS prefixes,
                     coalesce(array_agg(g.can_read ORDER BY g.prefix) FILTER (WHERE g.prefix IS NOT NULL), '{}') AS reads,
                     coalesce(array_agg(g.can_write ORDER BY g.prefix) FILTER (WHERE g.prefix IS NOT NULL), '{}') AS writes
@@ -52,7 +52,7 @@ impl Store {
              WHERE u.name = $1
              GROUP BY t.name, u.password_hash, u.disabled, t.disabled, q.requests_per_second, q.bytes_per_second,
                       q.burst_seconds, q.max_topics, q.max_partitions, q.max_groups,
-                      q.max_concurrent_consumes",
+                      q.max_concurrent_consumes, q.max_streams",
         )
         .bind(username)
         .fetch_optional(&self.pool)

@@ -171,6 +171,7 @@ struct QuotaRow {
     max_partitions: i32,
     max_groups: i32,
     max_concurrent_consumes: i32,
+    max_streams: i32,
 }
 
 impl From<QuotaRow> for crate::quota::Quota {
@@ -183,6 +184,7 @@ impl From<QuotaRow> for crate::quota::Quota {
             max_partitions: unsigned(row.max_partitions.into()),
             max_groups: unsigned(row.max_groups.into()),
             max_concurrent_consumes: unsigned(row.max_concurrent_consumes.into()),
+            max_streams: unsigned(row.max_streams.into()),
         }
     }
 }

@@ -61,7 +61,7 @@ impl From<TenantRow> for Tenant {
 const SELECT_TENANT: &str = "
     SELECT t.name, t.disabled, t.created_at, t.updated_at,
            q.requests_per_second, q.bytes_per_second, q.burst_seconds,
-           q.max_topics, q.max_partitions, q.max_groups, q.max_concurrent_consumes,
+           q.max_topics, q.max_partitions, q.max_groups, q.max_concurrent_consumes, q.max_streams,
            (SELECT count(*) FROM users u WHERE u.tenant_id = t.id) AS users,
            (SELECT count(*) FROM topics p WHERE p.tenant_id = t.id) AS topics,
            (SELECT count(*) FROM consumer_groups g WHERE g.tenant = t.name) AS groups
@@ -91,8 +91,8 @@ impl Store {
         let id = id.ok_or_else(|| Error::exists(ObjectKind::Tenant, tenant.as_str()))?;
         sqlx::query(
             "INSERT INTO quotas (tenant_id, requests_per_second, bytes_per_second, burst_seconds, max_topics, max_partitions,
-                                 max_groups, max_concurrent_consumes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                 max_groups, max_concurrent_consumes, max_streams)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(id)
         .bind(to_db(quota.requests_per_second.into()))
@@ -102,6 +102,7 @@ impl Store {
         .bind(to_db(quota.max_partitions.into()))
         .bind(to_db(quota.max_groups.into()))
         .bind(to_db(quota.max_concurrent_consumes.into()))
+        .bind(to_db(quota.max_streams.into()))
         .execute(&mut *tx)
         .await
         .map_err(Error::db("store the quota"))?;
@@ -162,7 +163,7 @@ impl Store {
             sqlx::query(
                 "UPDATE quotas SET requests_per_second = $2, bytes_per_second = $3, burst_seconds = $4,
                         max_topics = $5, max_partitions = $6, max_groups = $7,
-                        max_concurrent_consumes = $8, updated_at = now()
+                        max_concurrent_consumes = $8, max_streams = $9, updated_at = now()
                  WHERE tenant_id = $1",
             )
             .bind(id)
@@ -173,6 +174,7 @@ impl Store {
             .bind(to_db(quota.max_partitions.into()))
             .bind(to_db(quota.max_groups.into()))
             .bind(to_db(quota.max_concurrent_consumes.into()))
+            .bind(to_db(quota.max_streams.into()))
             .execute(&mut *tx)
             .await
             .map_err(Error::db("update the quota"))?;

@@ -7,6 +7,7 @@ pub mod kafka;
 pub mod process;
 pub mod proxy;
 pub mod route_tree;
+pub mod streams;
 pub mod tls;
 
 use std::process::Output;
