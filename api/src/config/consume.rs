@@ -199,10 +199,7 @@ impl ConsumeSettings {
             ));
         }
         if self.stream_heartbeat < Duration::from_millis(10) {
-            return Err(invalid(
-                "consume.stream_heartbeat",
-                "must be at least 10ms",
-            ));
+            return Err(invalid("consume.stream_heartbeat", "must be at least 10ms"));
         }
         if !self.lag_interval.is_zero() && self.lag_interval < Duration::from_millis(10) {
             return Err(invalid(

@@ -18,9 +18,9 @@ pub use admission::{ConsumeAdmission, ConsumeSlot};
 pub use query::{AckMode, ConsumeParams, ConsumeQuery};
 pub use receipt_purge::spawn_receipt_purge;
 pub use receipts::{ack, extend, nack};
+pub use response::render_messages;
 pub use response::OutMessage;
 pub use retention::spawn_group_retention;
-pub use response::render_messages;
 pub use service::{Delivery, Parts, Poll, Service};
 
 use crate::auth::{Access, Admitted};

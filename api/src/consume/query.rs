@@ -189,6 +189,8 @@ mod tests {
             max_visibility: Duration::from_secs(43_200),
             receipt_retention: Duration::from_secs(86_400),
             lag_interval: Duration::from_secs(10),
+            stream_heartbeat: Duration::from_secs(15),
+            stream_idle: Duration::from_secs(3600),
         }
     }
 

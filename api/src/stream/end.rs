@@ -73,7 +73,10 @@ mod tests {
     fn close_codes_say_why_the_stream_ended() {
         assert_eq!(End::Shutdown.close_code(), 1001);
         assert_eq!(End::Failed(ApiError::Unauthenticated).close_code(), 4401);
-        assert_eq!(End::Failed(ApiError::Forbidden("x".into())).close_code(), 4403);
+        assert_eq!(
+            End::Failed(ApiError::Forbidden("x".into())).close_code(),
+            4403
+        );
         assert_eq!(End::BadFrames.close_code(), 4400);
         assert_eq!(End::Idle.close_code(), 4408);
         let quota = ApiError::Throttled {

@@ -59,9 +59,7 @@ impl ClientFrame {
         })?;
         let settle = match (raw.ack, raw.nack) {
             (Some(_), Some(_)) => {
-                return Err(malformed(
-                    "a frame may ack or nack, not both".to_owned(),
-                ))
+                return Err(malformed("a frame may ack or nack, not both".to_owned()))
             }
             (Some(receipt), None) => Some(Settle::Ack(receipt)),
             (None, Some(receipt)) => Some(Settle::Nack(receipt)),
@@ -73,9 +71,7 @@ impl ClientFrame {
             )));
         }
         if settle.is_none() && raw.credit.is_none() {
-            return Err(malformed(
-                "a frame names ack, nack or credit".to_owned(),
-            ));
+            return Err(malformed("a frame names ack, nack or credit".to_owned()));
         }
         Ok(Self {
             settle,
@@ -128,7 +124,10 @@ mod tests {
                 credit: Some(5)
             }
         );
-        assert_eq!(ClientFrame::parse(r#"{"credit":0}"#).unwrap().credit, Some(0));
+        assert_eq!(
+            ClientFrame::parse(r#"{"credit":0}"#).unwrap().credit,
+            Some(0)
+        );
     }
 
     #[test]

@@ -13,12 +13,12 @@
 //! again at every change notice that names it) and when the node drains.
 
 mod end;
+mod events;
 mod frames;
 mod producer;
 mod registry;
-mod sse;
+mod socket;
 mod window;
-mod ws;
 
 use std::sync::Arc;
 
@@ -93,7 +93,9 @@ impl StreamQuery {
                 .filter(|c| *c <= MAX_CREDIT)
                 .ok_or_else(|| ApiError::Input {
                     code: Code::InvalidCredit,
-                    message: format!("credit must be a whole number in 0..={MAX_CREDIT}, not '{text}'"),
+                    message: format!(
+                        "credit must be a whole number in 0..={MAX_CREDIT}, not '{text}'"
+                    ),
                 }),
         }
     }
@@ -118,11 +120,12 @@ async fn open(
     params: ConsumeParams,
     handles: Handles<'_>,
 ) -> Result<Arc<StreamCtx>, ApiError> {
-    let slot = handles
-        .streams
-        .clone()
-        .into_inner()
-        .open(&user.tenant, &user.username, &user.quota)?;
+    let slot =
+        handles
+            .streams
+            .clone()
+            .into_inner()
+            .open(&user.tenant, &user.username, &user.quota)?;
     handles.consume.check_topic(&topic).await?;
     // The extractor verified these; they are kept to verify them again
     // when a change notice names the user.
@@ -215,7 +218,7 @@ pub async fn sse(
         .insert_header(("Cache-Control", "no-store"))
         // nginx: pass events through as they come.
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(sse::events(rx, topic, encoding)))
+        .streaming(events::events(rx, topic, encoding)))
 }
 
 /// `GET /topic/{topic}/ws`: a WebSocket stream with acks and credit.
@@ -278,10 +281,10 @@ pub async fn ws(
             message: format!("not a valid WebSocket upgrade: {err}"),
         })?;
     let frames = frames
-        .max_frame_size(ws::MAX_CLIENT_FRAME)
+        .max_frame_size(socket::MAX_CLIENT_FRAME)
         .aggregate_continuations()
-        .max_continuation_size(ws::MAX_CLIENT_FRAME);
-    actix_web::rt::spawn(ws::serve(
+        .max_continuation_size(socket::MAX_CLIENT_FRAME);
+    actix_web::rt::spawn(socket::serve(
         ctx,
         Arc::new(Window::new(credit)),
         session,

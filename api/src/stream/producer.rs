@@ -155,15 +155,30 @@ enum Wake {
     Drain,
     Recheck,
     Gone,
+    /// The client changed its credit or settled a batch: look again.
+    Credit,
 }
 
 /// Resolves on the first of: the node drains, the user must be checked,
-/// the writer is gone; and says which in `woke`.
-async fn interrupted(ctx: &StreamCtx, tx: &mpsc::Sender<Out>, woke: &Cell<Option<Wake>>) {
+/// the writer is gone, the client's credit changed; and says which in
+/// `woke`.
+async fn interrupted(
+    ctx: &StreamCtx,
+    window: Option<&Window>,
+    tx: &mpsc::Sender<Out>,
+    woke: &Cell<Option<Wake>>,
+) {
+    let credit = async {
+        match window {
+            Some(window) => window.changed().await,
+            None => std::future::pending().await,
+        }
+    };
     let why = tokio::select! {
         () = ctx.deps.shutdown.draining() => Wake::Drain,
         () = ctx.slot.must_recheck() => Wake::Recheck,
         () = tx.closed() => Wake::Gone,
+        () = credit => Wake::Credit,
     };
     woke.set(Some(why));
 }
@@ -187,10 +202,7 @@ async fn feed(ctx: &StreamCtx, window: Option<&Window>, tx: &mpsc::Sender<Out>) 
         let heartbeat_at = last_write + ctx.heartbeat;
         let principal = ctx.principal();
         let woke = Cell::new(None);
-        let owed = ctx
-            .deps
-            .limits
-            .pay_owed(&principal.tenant, principal.quota);
+        let owed = ctx.deps.limits.pay_owed(&principal.tenant, principal.quota);
         let credit = window.map(Window::available);
         match (owed, credit) {
             (Ok(()), credit) if credit != Some(0) => {
@@ -206,7 +218,7 @@ async fn feed(ctx: &StreamCtx, window: Option<&Window>, tx: &mpsc::Sender<Out>) 
                 };
                 let poll = Poll {
                     params: &params,
-                    stop: interrupted(ctx, tx, &woke),
+                    stop: interrupted(ctx, window, tx, &woke),
                     recheck,
                 };
                 match ctx.deps.consume.poll(&principal, &ctx.topic, poll).await {
@@ -235,19 +247,10 @@ async fn feed(ctx: &StreamCtx, window: Option<&Window>, tx: &mpsc::Sender<Out>) 
                 // stays open and goes on when either frees up.
                 let until = match owed {
                     Err(wait) => Instant::now() + wait,
-                    Ok(()) => window
-                        .and_then(Window::next_expiry)
-                        .unwrap_or(heartbeat_at),
-                };
-                let credit_changed = async {
-                    match window {
-                        Some(window) => window.changed().await,
-                        None => std::future::pending().await,
-                    }
+                    Ok(()) => window.and_then(Window::next_expiry).unwrap_or(heartbeat_at),
                 };
                 tokio::select! {
-                    () = interrupted(ctx, tx, &woke) => {}
-                    () = credit_changed => {}
+                    () = interrupted(ctx, window, tx, &woke) => {}
                     () = tokio::time::sleep_until(until.min(heartbeat_at).into()) => {}
                 }
             }
@@ -255,12 +258,12 @@ async fn feed(ctx: &StreamCtx, window: Option<&Window>, tx: &mpsc::Sender<Out>) 
         match woke.take() {
             Some(Wake::Drain) => return End::Shutdown,
             Some(Wake::Gone) => return End::ClientGone,
+            Some(Wake::Credit) | None => {}
             Some(Wake::Recheck) => {
                 if let Err(end) = ctx.recheck().await {
                     return end;
                 }
             }
-            None => {}
         }
         if Instant::now() >= heartbeat_at {
             if tx.send(Out::Heartbeat).await.is_err() {

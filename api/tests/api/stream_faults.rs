@@ -73,7 +73,10 @@ async fn a_node_killed_while_streaming_loses_nothing_its_unacked_messages_reach_
     let expected: BTreeSet<String> = (0..total).map(|i| i.to_string()).collect();
     let lost: Vec<_> = expected.difference(&acked).collect();
     assert!(lost.is_empty(), "lost {} messages: {lost:?}", lost.len());
-    assert!(held_by_a.is_subset(&acked), "A's unacked messages came back through B");
+    assert!(
+        held_by_a.is_subset(&acked),
+        "A's unacked messages came back through B"
+    );
     // Nothing is left for the group.
     tokio::time::sleep(SECOND).await;
     let left = on_b

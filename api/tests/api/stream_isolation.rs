@@ -71,7 +71,8 @@ async fn a_tenant_churning_every_stream_it_may_hold_takes_nothing_from_another_t
     let app = TestApp::spawn_with(|f| f.merge(("database.max_connections", 5))).await;
     let attacker = unique_tenant();
     let victim = unique_tenant();
-    let quota = json!({ "requests_per_second": 10_000, "bytes_per_second": 1u64 << 30, "max_streams": 16 });
+    let quota =
+        json!({ "requests_per_second": 10_000, "bytes_per_second": 1u64 << 30, "max_streams": 16 });
     for tenant in [&attacker, &victim] {
         let created = app
             .post_tenant(&json!({ "name": tenant, "quota": quota }))
@@ -89,16 +90,36 @@ async fn a_tenant_churning_every_stream_it_may_hold_takes_nothing_from_another_t
         .collect();
     for chunk in body.chunks(400) {
         let response = app
-            .produce(&a_user, &a_password, &wide, &Value::from(chunk.to_vec()).to_string())
+            .produce(
+                &a_user,
+                &a_password,
+                &wide,
+                &Value::from(chunk.to_vec()).to_string(),
+            )
             .await;
         assert_eq!(response.status(), StatusCode::OK);
     }
 
-    let mut stream = app.open_sse(&b_user, &b_password, &feed, "group=live").await;
+    let mut stream = app
+        .open_sse(&b_user, &b_password, &feed, "group=live")
+        .await;
     assert_eq!(stream.status, StatusCode::OK);
-    victim_round(&app, (&b_user, &b_password), &feed, &mut stream, Duration::from_millis(500)).await;
-    let (baseline, missing_alone) =
-        victim_round(&app, (&b_user, &b_password), &feed, &mut stream, Duration::from_secs(4)).await;
+    victim_round(
+        &app,
+        (&b_user, &b_password),
+        &feed,
+        &mut stream,
+        Duration::from_millis(500),
+    )
+    .await;
+    let (baseline, missing_alone) = victim_round(
+        &app,
+        (&b_user, &b_password),
+        &feed,
+        &mut stream,
+        Duration::from_secs(4),
+    )
+    .await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let delivered = Arc::new(AtomicU64::new(0));
@@ -119,7 +140,10 @@ async fn a_tenant_churning_every_stream_it_may_hold_takes_nothing_from_another_t
         );
         attackers.push(tokio::spawn(async move {
             while !stop.load(Ordering::SeqCst) {
-                let query = format!("group=g{}&ack=manual&visibility=1&credit=100000&limit=1000", i % 4);
+                let query = format!(
+                    "group=g{}&ack=manual&visibility=1&credit=100000&limit=1000",
+                    i % 4
+                );
                 let Ok(mut ws) =
                     connect_ws(&url, (&user, &password), &topic, &query, Some(local)).await
                 else {
@@ -162,8 +186,14 @@ async fn a_tenant_churning_every_stream_it_may_hold_takes_nothing_from_another_t
         }));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (attacked, missing_attacked) =
-        victim_round(&app, (&b_user, &b_password), &feed, &mut stream, Duration::from_secs(8)).await;
+    let (attacked, missing_attacked) = victim_round(
+        &app,
+        (&b_user, &b_password),
+        &feed,
+        &mut stream,
+        Duration::from_secs(8),
+    )
+    .await;
     stop.store(true, Ordering::SeqCst);
     for attacker in attackers {
         attacker.await.unwrap();
@@ -176,9 +206,15 @@ async fn a_tenant_churning_every_stream_it_may_hold_takes_nothing_from_another_t
         delivered.load(Ordering::Relaxed),
         refused.load(Ordering::Relaxed)
     );
-    assert!(delivered.load(Ordering::Relaxed) >= 1000, "the attack hardly ran");
+    assert!(
+        delivered.load(Ordering::Relaxed) >= 1000,
+        "the attack hardly ran"
+    );
     assert_eq!(missing_alone, 0);
-    assert_eq!(missing_attacked, 0, "the victim's stream lost messages under attack");
+    assert_eq!(
+        missing_attacked, 0,
+        "the victim's stream lost messages under attack"
+    );
     let p99 = percentile(&attacked, 0.99);
     assert!(
         p99 < Duration::from_secs(2),

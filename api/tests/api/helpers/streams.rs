@@ -134,8 +134,8 @@ fn parse_block(block: &str) -> Option<SseEvent> {
 /// A reqwest client for streams: TLS with the test CA and no overall
 /// timeout (a stream lasts as long as it likes).
 pub fn stream_client(local: Option<IpAddr>) -> reqwest::Client {
-    let ca = reqwest::Certificate::from_pem(tls::certs().ca_pem.as_bytes())
-        .expect("the test CA parses");
+    let ca =
+        reqwest::Certificate::from_pem(tls::certs().ca_pem.as_bytes()).expect("the test CA parses");
     let mut builder = reqwest::Client::builder()
         .add_root_certificate(ca)
         .tls_built_in_root_certs(false)
@@ -308,7 +308,13 @@ pub async fn connect_ws(
 
 impl TestApp {
     /// `GET /topic/{topic}/stream?{query}` with `Accept: text/event-stream`.
-    pub async fn open_sse(&self, user: &str, password: &str, topic: &str, query: &str) -> SseStream {
+    pub async fn open_sse(
+        &self,
+        user: &str,
+        password: &str,
+        topic: &str,
+        query: &str,
+    ) -> SseStream {
         self.open_sse_from(None, user, password, topic, query).await
     }
 

@@ -1,4 +1,4 @@
-//! `GET /topic/{topic}/stream`: Server-Sent Events. Each message is one
+//! The events of `GET /topic/{topic}/stream` (Server-Sent Events). Each message is one
 //! `event: message` with `id: <partition>-<offset>` and the JSON object a
 //! GET returns for it as `data:`; a comment every
 //! `consume.stream_heartbeat`; `event: shutdown` when the node drains and
@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::fmt::Write as _;
 
 use actix_web::web::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt as _};
 use tenancy::TopicName;
 use tokio::sync::mpsc;
 

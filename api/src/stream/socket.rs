@@ -62,17 +62,16 @@ pub async fn serve(
             frame = frames.next() => {
                 let text = match frame {
                     Some(Ok(AggregatedMessage::Text(text))) => text,
+                    // Pings and pongs are the libraries' keep-alives, not
+                    // the client's activity: they do not keep a stream from
+                    // being idle.
                     Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        ctx.touch();
                         if session.pong(&bytes).await.is_err() {
                             break End::ClientGone;
                         }
                         continue;
                     }
-                    Some(Ok(AggregatedMessage::Pong(_))) => {
-                        ctx.touch();
-                        continue;
-                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => continue,
                     Some(Ok(AggregatedMessage::Binary(_))) => {
                         strikes += 1;
                         let error = crate::error::ErrorBody {
@@ -125,7 +124,10 @@ pub async fn serve(
     let _ = session.close(reason).await;
 }
 
-async fn reply(session: &mut Session, frame: &impl serde::Serialize) -> Result<(), actix_ws::Closed> {
+async fn reply(
+    session: &mut Session,
+    frame: &impl serde::Serialize,
+) -> Result<(), actix_ws::Closed> {
     session
         .text(serde_json::to_string(frame).unwrap_or_default())
         .await
