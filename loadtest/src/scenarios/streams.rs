@@ -51,6 +51,8 @@ const IDLE_ADDRESSES: u8 = 8;
 /// run: about half of what it reaches over HTTP/1.1 on the 2-core machine
 /// (2.7k–3.9k msg/s in BENCHMARKS.md).
 const FALLBACK_RATE: f64 = 1500.0;
+/// The trickle the half-load latency is compared with.
+const LOW_RATE: f64 = 100.0;
 
 /// Name of the SSE throughput run.
 pub const SSE_RUN: &str = "stream SSE";
@@ -484,6 +486,10 @@ async fn throughput(ctx: &mut Ctx, target: &Target, tenant: &Tenant, auth: &str)
         quiet: Duration::from_secs(3),
         max: Duration::from_secs_f64((ctx.duration * 5.0).max(20.0)),
     };
+    // The GET runs it is compared with drain a backlog that an earlier
+    // group already read (the consume scenario's `limit=1000` comes first),
+    // mostly from sluice's cache of recent messages: so are these.
+    warm(ctx, target, tenant, auth, prefill).await;
     let baseline_name = if ctx.find(GET_RUN).is_some() {
         GET_RUN
     } else {
@@ -611,6 +617,43 @@ async fn cache_note(ctx: &mut Ctx, target: &Target, tenant: &Tenant, run: &str, 
     ));
 }
 
+/// Name of the unmeasured-in-goals drain that puts the backlog in
+/// sluice's cache of recent messages.
+pub const WARM_RUN: &str = "streams GET limit 1000 (cache warm-up)";
+
+/// Drains the backlog once with GET `limit=1000` and a group of its own,
+/// as the consume scenario's first run does before `limit=100`.
+async fn warm(ctx: &mut Ctx, target: &Target, tenant: &Tenant, auth: &str, prefill: usize) {
+    let plan = Plan {
+        concurrency: PARTITIONS as usize,
+        warmup: Duration::ZERO,
+        duration: Duration::from_secs_f64((ctx.duration * 2.5).max(5.0)),
+        until_empty: Some(3),
+        ..ctx.plan()
+    };
+    let s = spec(
+        ctx,
+        target,
+        WARM_RUN,
+        format!("GET /topic?limit=1000, a group of its own draining the {prefill} messages first, so that the stream runs, like the GET runs they are compared with, read them mostly from sluice's cache of recent messages; c={PARTITIONS}"),
+        Some(1000),
+    );
+    ctx.measure(
+        s,
+        plan,
+        requests::consume(
+            target.pool.clone(),
+            auth.to_owned(),
+            &tenant.topic,
+            1000,
+            Arc::new(vec!["warm".to_owned()]),
+            MSG_BYTES,
+        ),
+        target.observe,
+    )
+    .await;
+}
+
 /// GET `limit=100` draining the same backlog with a fresh group, as the
 /// consume scenario does, when that scenario did not run.
 async fn own_get(ctx: &mut Ctx, target: &Target, tenant: &Tenant, auth: &str, prefill: usize) {
@@ -690,17 +733,14 @@ struct Arrivals {
     histogram: Histogram<u64>,
     measured: u64,
     received: u64,
+    /// Reads that brought events: events per read say whether the
+    /// stream keeps up (a few) or falls behind (full batches).
+    reads: u64,
 }
 
 /// One SSE stream while a producer sends timed messages at a fixed rate:
 /// the latency from each produce's start to its event's arrival.
 async fn latency(ctx: &mut Ctx, target: &Target, tenant: &Tenant, auth: &str) -> Result<()> {
-    let topic = format!("{}.latency", tenant.name);
-    target
-        .provisioner
-        .admin()
-        .create_topic(&tenant.name, &topic, PARTITIONS)
-        .await?;
     let (rate, why) = match ctx.find("produce 100B x1").map(|m| m.ok_per_s) {
         Some(max) if max > 2.0 => (
             (max / 2.0).round(),
@@ -711,15 +751,68 @@ async fn latency(ctx: &mut Ctx, target: &Target, tenant: &Tenant, auth: &str) ->
             "a fixed rate, about half what batch-1 produce reaches over HTTP/1.1 on this machine (the produce sweep did not run)".to_owned(),
         ),
     };
+    // The goal's rate, then a trickle: whether a slow event is the
+    // stream's pace or a wait that even a light load pays.
+    for run in [
+        LatencyRun {
+            name: LATENCY_RUN.to_owned(),
+            rate,
+            why,
+            label: "latency",
+        },
+        LatencyRun {
+            name: format!("{LATENCY_RUN} at {LOW_RATE:.0}/s"),
+            rate: LOW_RATE,
+            why: "a trickle, for comparison".to_owned(),
+            label: "trickle",
+        },
+    ] {
+        // A topic each: a fresh group starts at the beginning of its topic.
+        let topic = format!("{}.{}", tenant.name, run.label);
+        target
+            .provisioner
+            .admin()
+            .create_topic(&tenant.name, &topic, PARTITIONS)
+            .await?;
+        latency_at(ctx, target, &topic, auth, run).await;
+    }
+    Ok(())
+}
+
+/// One latency run: its name, producer rate (and why that rate), and the
+/// name of its topic in the tenant.
+#[derive(Debug)]
+struct LatencyRun {
+    name: String,
+    rate: f64,
+    why: String,
+    label: &'static str,
+}
+
+/// Measures produce → event latency on one SSE stream of a fresh group at
+/// `run.rate` messages/s.
+async fn latency_at(ctx: &mut Ctx, target: &Target, topic: &str, auth: &str, run: LatencyRun) {
+    let LatencyRun {
+        name,
+        rate,
+        why,
+        label: _,
+    } = run;
     let base = target.pool.base.clone();
-    let client = stream_client::sse_client(&base, ctx.args.ca.as_deref(), None)?;
-    let mut reader = match SseReader::open(&client, &base, auth, &topic, "group=latency").await {
+    let client = match stream_client::sse_client(&base, ctx.args.ca.as_deref(), None) {
+        Ok(client) => client,
+        Err(e) => {
+            ctx.notes.push(format!("{name}: skipped: {e:#}"));
+            return;
+        }
+    };
+    let mut reader = match SseReader::open(&client, &base, auth, topic, "group=latency").await {
         Ok(reader) => reader,
         Err((status, body)) => {
             ctx.notes.push(format!(
-                "{LATENCY_RUN}: skipped, the stream did not open: {status} {body}"
+                "{name}: skipped, the stream did not open: {status} {body}"
             ));
-            return Ok(());
+            return;
         }
     };
     // The preamble: the stream is open and polling.
@@ -737,6 +830,7 @@ async fn latency(ctx: &mut Ctx, target: &Target, tenant: &Tenant, auth: &str) ->
         histogram: engine::histogram(),
         measured: 0,
         received: 0,
+        reads: 0,
     }));
     let reading = {
         let (stop, arrivals) = (stop.clone(), arrivals.clone());
@@ -753,6 +847,7 @@ async fn latency(ctx: &mut Ctx, target: &Target, tenant: &Tenant, auth: &str) ->
                         let arrived =
                             u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX);
                         let mut a = arrivals.lock().unwrap_or_else(PoisonError::into_inner);
+                        a.reads += 1;
                         for data in stream_client::message_data(&events) {
                             a.received += 1;
                             quiet_since = Instant::now();
@@ -773,16 +868,16 @@ async fn latency(ctx: &mut Ctx, target: &Target, tenant: &Tenant, auth: &str) ->
         .measure(
             Spec {
                 scenario: "streams".into(),
-                name: format!("{LATENCY_RUN} producer"),
+                name: format!("{name} producer"),
                 path: ctx.http_path(),
                 broker: target.broker.clone(),
-                settings: format!("POST /topic/… 100 B × 1, open loop at {rate:.0} req/s ({why}), each value starting with its send time; the load of `{LATENCY_RUN}`"),
+                settings: format!("POST /topic/… 100 B × 1, open loop at {rate:.0} req/s ({why}), each value starting with its send time; the load of `{name}`"),
                 msg_bytes: Some(MSG_BYTES),
                 batch: Some(1),
                 limit: None,
             },
             plan,
-            timed_produce(target.pool.clone(), auth.to_owned(), &topic, origin),
+            timed_produce(target.pool.clone(), auth.to_owned(), topic, origin),
             target.observe,
         )
         .await;
@@ -806,6 +901,7 @@ async fn latency(ctx: &mut Ctx, target: &Target, tenant: &Tenant, auth: &str) ->
             histogram: engine::histogram(),
             measured: 0,
             received: 0,
+            reads: 0,
         },
     );
     let mut raw = Raw::empty();
@@ -826,8 +922,8 @@ async fn latency(ctx: &mut Ctx, target: &Target, tenant: &Tenant, auth: &str) ->
     let s = spec(
         ctx,
         target,
-        LATENCY_RUN,
-        format!("one SSE stream (auto mode, limit=100) of a fresh group while `{LATENCY_RUN} producer` sends 100 B × 1 at {rate:.0} msg/s ({why}); latency = produce request start → the event read by the client, for the {} messages sent after the warm-up", a.measured),
+        &name,
+        format!("one SSE stream (auto mode, limit=100) of a fresh group while `{name} producer` sends 100 B × 1 at {rate:.0} msg/s ({why}); latency = produce request start → the event read by the client, for the {} messages sent after the warm-up", a.measured),
         Some(100),
     );
     record(
@@ -838,13 +934,18 @@ async fn latency(ctx: &mut Ctx, target: &Target, tenant: &Tenant, auth: &str) ->
         None,
         None,
     );
+    ctx.notes.push(format!(
+        "{name}: {} events in {} reads of the stream ({:.1} per read; a stream that keeps up brings a few at a time)",
+        a.received,
+        a.reads,
+        a.received as f64 / a.reads.max(1) as f64
+    ));
     if missing > 0 {
         ctx.notes.push(format!(
-            "{LATENCY_RUN}: {missing} of the {} measured messages produced did not arrive on the stream within 5 s of the end ({} events read in all)",
+            "{name}: {missing} of the {} measured messages produced did not arrive on the stream within 5 s of the end ({} events read in all)",
             produced.ok, a.received
         ));
     }
-    Ok(())
 }
 
 #[cfg(test)]
