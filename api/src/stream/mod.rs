@@ -104,6 +104,7 @@ impl StreamQuery {
 
 /// The node's pieces a stream handler takes, each its own `web::Data`,
 /// gathered by one extractor so that both stream routes ask for them alike.
+#[derive(Debug)]
 pub struct Handles {
     consume: web::Data<Service>,
     auth: web::Data<Authenticator>,
