@@ -29,3 +29,4 @@ pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
 pub mod tls;
+pub mod topics;

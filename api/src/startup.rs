@@ -95,6 +95,8 @@ struct Handles {
     shutdown: web::Data<Shutdown>,
     readiness: web::Data<Readiness>,
     groups: web::Data<crate::groups::Groups>,
+    /// Topic creation and deletion, for the admin API and self-service.
+    managed_topics: web::Data<crate::topics::Topics>,
 }
 
 impl Application {
@@ -200,6 +202,8 @@ impl Application {
             settings.consume.lag_interval,
         );
         let groups = crate::groups::Groups::new(store.clone(), topics.clone());
+        let managed_topics =
+            crate::topics::Topics::new(store.clone(), topics.clone(), consumption.clone());
         let handles = Handles {
             store: web::Data::new(store),
             topics: web::Data::from(topics),
@@ -211,6 +215,7 @@ impl Application {
             shutdown: web::Data::new(shutdown.clone()),
             readiness,
             groups: web::Data::new(groups),
+            managed_topics: web::Data::new(managed_topics),
         };
 
         let admin_listener = bind("admin", settings.admin.listen)?;
@@ -354,6 +359,7 @@ fn admin_server(
             .app_data(prometheus.clone())
             .app_data(group_cleanup.clone())
             .app_data(handles.groups.clone())
+            .app_data(handles.managed_topics.clone())
             .app_data(json)
             .app_data(query)
             .app_data(path);
@@ -411,6 +417,7 @@ fn public_server(
             .app_data(handles.readiness.clone())
             .app_data(body_timeout.clone())
             .app_data(handles.groups.clone())
+            .app_data(handles.managed_topics.clone())
             .app_data(json)
             .app_data(query)
             .app_data(path);

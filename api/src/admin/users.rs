@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::name_schemas as names;
 use crate::openapi::AdminErrors;
 
-/// A grant as requests spell it; it gives read, write or both.
+/// A grant as requests spell it; it gives read, write, manage or several.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantBody {
@@ -22,6 +22,10 @@ pub struct GrantBody {
     pub read: bool,
     #[serde(default)]
     pub write: bool,
+    /// Create and delete the tenant's topics under the prefix on the data
+    /// plane, within the tenant's quotas.
+    #[serde(default)]
+    pub manage: bool,
 }
 
 impl GrantBody {
@@ -30,6 +34,7 @@ impl GrantBody {
             GrantPrefix::parse(tenant, &self.prefix)?,
             self.read,
             self.write,
+            self.manage,
         )?)
     }
 }

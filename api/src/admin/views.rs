@@ -100,7 +100,7 @@ impl From<User> for UserView {
     }
 }
 
-/// Read and/or write on the topics under a prefix.
+/// Read, write and/or manage on the topics under a prefix.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Grant)]
 pub struct GrantView {
@@ -108,6 +108,9 @@ pub struct GrantView {
     prefix: String,
     read: bool,
     write: bool,
+    /// Create and delete the tenant's topics under the prefix on the data
+    /// plane (`POST /topics`, `DELETE /topics/{topic}`).
+    manage: bool,
 }
 
 impl From<Grant> for GrantView {
@@ -116,6 +119,7 @@ impl From<Grant> for GrantView {
             prefix: g.prefix.as_str().to_owned(),
             read: g.read,
             write: g.write,
+            manage: g.manage,
         }
     }
 }

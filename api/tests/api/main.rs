@@ -36,6 +36,7 @@ mod rate_limits;
 mod readiness;
 mod receipt_isolation;
 mod receipts;
+mod self_service_topics;
 mod shutdown;
 mod tenant_groups;
 mod tenants;

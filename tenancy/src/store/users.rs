@@ -38,6 +38,7 @@ struct GrantRow {
     prefix: String,
     can_read: bool,
     can_write: bool,
+    can_manage: bool,
 }
 
 impl Store {
@@ -107,7 +108,7 @@ impl Store {
         .map_err(Error::db("list users"))?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let grants: Vec<GrantRow> = sqlx::query_as(
-            "SELECT user_id, prefix, can_read, can_write FROM grants
+            "SELECT user_id, prefix, can_read, can_write, can_manage FROM grants
              WHERE user_id = ANY($1) ORDER BY prefix",
         )
         .bind(&ids)
@@ -241,13 +242,14 @@ pub(super) async fn insert_grant(
     grant: &Grant,
 ) -> Result<()> {
     let inserted = sqlx::query(
-        "INSERT INTO grants (user_id, prefix, can_read, can_write) VALUES ($1, $2, $3, $4)
+        "INSERT INTO grants (user_id, prefix, can_read, can_write, can_manage) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (user_id, prefix) DO NOTHING",
     )
     .bind(user_id)
     .bind(grant.prefix.as_str())
     .bind(grant.read)
     .bind(grant.write)
+    .bind(grant.manage)
     .execute(conn)
     .await
     .map_err(Error::db("store the grant"))?;
@@ -266,5 +268,6 @@ fn grant_from_row(tenant: &TenantName, row: &GrantRow) -> Grant {
         prefix,
         read: row.can_read,
         write: row.can_write,
+        manage: row.can_manage,
     }
 }
