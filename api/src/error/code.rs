@@ -76,6 +76,9 @@ catalogue! {
     KafkaRefused => ("kafka_refused", BAD_REQUEST, false),
     InvalidSeek => ("invalid_seek", BAD_REQUEST, false),
     InvalidDeadLetters => ("invalid_dead_letters", BAD_REQUEST, false),
+    InvalidPassword => ("invalid_password", BAD_REQUEST, false),
+    InvalidPasswordHash => ("invalid_password_hash", BAD_REQUEST, false),
+    WeakPassword => ("weak_password", BAD_REQUEST, false),
     // Who you are and what you may do.
     Unauthorized => ("unauthorized", UNAUTHORIZED, false),
     Forbidden => ("forbidden", FORBIDDEN, false),
@@ -199,6 +202,8 @@ mod tests {
             ("config", "invalid_config"),
             ("seek", "invalid_seek"),
             ("dead_letters", "invalid_dead_letters"),
+            ("password", "invalid_password"),
+            ("password_hash", "invalid_password_hash"),
         ] {
             assert_eq!(Code::invalid(field).as_str(), code);
         }

@@ -172,6 +172,7 @@ fn tenancy_code(err: &TenancyError) -> Code {
         TenancyError::ReceiptSettled => Code::ReceiptSettled,
         TenancyError::Database { .. } => Code::DatabaseUnavailable,
         TenancyError::Migrate(_) | TenancyError::Hashing(_) => Code::Internal,
+        TenancyError::WeakPassword { .. } => Code::WeakPassword,
     }
 }
 

@@ -9,6 +9,7 @@ use super::{tenant_id, user_id, Store};
 use crate::audit::{self, Actor, Change};
 use crate::error::{Error, ObjectKind, Result, ValidationError};
 use crate::grant::Grant;
+use crate::initial_password::InitialPassword;
 use crate::names::{GrantPrefix, TenantName, UserName};
 use crate::password::{NewCredentials, Password};
 
@@ -42,14 +43,18 @@ struct GrantRow {
 }
 
 impl Store {
-    /// Creates a user with a fresh password, returned here and never again.
+    /// Creates a user. A generated password is returned here and never
+    /// again; an imported one (plaintext or hash) is not returned at all
+    /// (`None`), since the caller has it already. The audit row says how the
+    /// password was set, never what it is.
     pub async fn create_user(
         &self,
         tenant: &TenantName,
         actor: &Actor,
         user: &UserName,
         grants: &[Grant],
-    ) -> Result<NewCredentials> {
+        initial: InitialPassword,
+    ) -> Result<Option<NewCredentials>> {
         let mut seen = HashSet::new();
         if let Some(dup) = grants.iter().find(|g| !seen.insert(g.prefix.as_str())) {
             return Err(ValidationError::new(
@@ -58,8 +63,17 @@ impl Store {
             )
             .into());
         }
-        let password = Password::generate();
-        let hash = password.hash_blocking().await?;
+        let (generated, hash, origin) = match initial {
+            InitialPassword::Generated => {
+                let password = Password::generate();
+                let hash = password.hash_blocking().await?;
+                (Some(password), hash, "generated")
+            }
+            InitialPassword::Plaintext(password) => {
+                (None, password.hash_blocking().await?, "imported")
+            }
+            InitialPassword::Hash(phc) => (None, phc.expose().to_owned(), "imported_hash"),
+        };
         let mut tx = self.begin().await?;
         let tenant_id = tenant_id(&mut tx, tenant).await?;
         let id: i64 = sqlx::query_scalar(
@@ -80,14 +94,14 @@ impl Store {
             action: "user.create",
             tenant: Some(tenant.as_str()),
             target: user.as_str(),
-            details: json!({ "grants": grants }),
+            details: json!({ "grants": grants, "password": origin }),
         };
         audit::record(&mut tx, actor, change).await?;
         tx.commit().await.map_err(Error::db("commit the user"))?;
-        Ok(NewCredentials {
+        Ok(generated.map(|password| NewCredentials {
             username: user.as_str().to_owned(),
             password,
-        })
+        }))
     }
 
     /// The tenant's users with their grants, by name.
