@@ -78,6 +78,9 @@ catalogue! {
     InvalidDeadLetters => ("invalid_dead_letters", BAD_REQUEST, false),
     InvalidCredit => ("invalid_credit", BAD_REQUEST, false),
     InvalidFrame => ("invalid_frame", BAD_REQUEST, false),
+    InvalidPassword => ("invalid_password", BAD_REQUEST, false),
+    InvalidPasswordHash => ("invalid_password_hash", BAD_REQUEST, false),
+    WeakPassword => ("weak_password", BAD_REQUEST, false),
     // Who you are and what you may do.
     Unauthorized => ("unauthorized", UNAUTHORIZED, false),
     Forbidden => ("forbidden", FORBIDDEN, false),
@@ -205,6 +208,8 @@ mod tests {
             ("config", "invalid_config"),
             ("seek", "invalid_seek"),
             ("dead_letters", "invalid_dead_letters"),
+            ("password", "invalid_password"),
+            ("password_hash", "invalid_password_hash"),
         ] {
             assert_eq!(Code::invalid(field).as_str(), code);
         }

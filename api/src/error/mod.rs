@@ -188,6 +188,7 @@ fn tenancy_code(err: &TenancyError) -> Code {
         TenancyError::ReceiptSettled => Code::ReceiptSettled,
         TenancyError::Database { .. } => Code::DatabaseUnavailable,
         TenancyError::Migrate(_) | TenancyError::Hashing(_) => Code::Internal,
+        TenancyError::WeakPassword { .. } => Code::WeakPassword,
     }
 }
 

@@ -621,6 +621,48 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// `{method} /topics{rest}` on the data plane, over TLS: the
+    /// self-service topic routes.
+    async fn self_service_topics(
+        &self,
+        method: reqwest::Method,
+        (user, password): (&str, &str),
+        rest: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let url = format!("{}/topics{rest}", self.public_url);
+        let mut request = self
+            .data
+            .request(method, url)
+            .basic_auth(user, Some(password));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("the data plane answers")
+    }
+
+    /// `GET /topics`: the topics the user's grants cover.
+    pub async fn get_own_topics(&self, user: &str, password: &str) -> Response {
+        self.self_service_topics(reqwest::Method::GET, (user, password), "", None)
+            .await
+    }
+
+    /// `POST /topics` with `body` (`{"name": …, "partitions": …}`), under a
+    /// `manage` grant.
+    pub async fn post_own_topic(&self, user: &str, password: &str, body: &Value) -> Response {
+        self.self_service_topics(reqwest::Method::POST, (user, password), "", Some(body))
+            .await
+    }
+
+    /// `DELETE /topics/{topic}`, under a `manage` grant.
+    pub async fn delete_own_topic(&self, user: &str, password: &str, topic: &str) -> Response {
+        let rest = format!("/{topic}");
+        self.self_service_topics(reqwest::Method::DELETE, (user, password), &rest, None)
+            .await
+    }
+}
+
 /// Configuration of a test node: its database, ports 0, the test token,
 /// TLS with the test CA, the shared broker with tansu's settings.
 pub fn test_figment(database_url: &str, bootstrap: &str) -> Figment {
