@@ -78,7 +78,7 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, 
         ("format" = Option<Format>, Query, description = "`json` (default): a JSON array of messages; `raw`: the body is one value, byte for byte"),
         ("encoding" = Option<crate::encoding::Encoding>, Query, description = "`base64`: keys, values and header values are base64 (`none`, the default: UTF-8 as they are)"),
         ("key" = Option<String>, Query, description = "the key of a raw message"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters, unique per request of the tenant: the same request sent again within `produce.idempotency_ttl_seconds` gets the first answer (status and offsets, with `Idempotency-Replayed: true`) and is not produced again"),
+        ("Idempotency-Key" = Option<crate::name_schemas::IdempotencyKey>, Header, description = "1 to 255 visible ASCII characters, unique per request of the tenant: the same request sent again within `produce.idempotency_ttl_seconds` gets the first answer (status and offsets, with `Idempotency-Replayed: true`) and is not produced again"),
     ),
     request_body(content = Vec<request::JsonMessage>, description = "A JSON array of messages (or, with format=raw, any bytes)"),
     responses(
