@@ -48,10 +48,11 @@ pub struct ProduceSettings {
     pub idempotency_purge_interval: Duration,
 }
 
-/// 100 000 keys: a day of one keyed produce a second, and under 100 MB of
-/// 1000-message answers at worst.
+/// 10 000 keys: a hostile tenant's share of the table stays near 300 MB
+/// even if every answer is a 1000-message batch's (about 32 KB of offsets,
+/// before PostgreSQL compresses it), and about 2 MB with 1-message ones.
 fn default_idempotency_max_keys() -> u64 {
-    100_000
+    10_000
 }
 
 impl ProduceSettings {
