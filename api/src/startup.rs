@@ -198,6 +198,12 @@ impl Application {
             Announcer::spawn(store.clone()),
             limits.clone(),
             settings.produce.clone(),
+            store.clone(),
+        );
+        produce::spawn_idempotency_purge(
+            store.clone(),
+            settings.produce.idempotency_max_keys,
+            settings.produce.idempotency_purge_interval,
         );
         crate::groups::spawn_lag_gauge(
             store.clone(),

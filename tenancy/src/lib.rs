@@ -25,6 +25,6 @@ pub use names::{GrantPrefix, GroupName, TenantName, TopicName, UserName};
 pub use password::{NewCredentials, Password, Scratch};
 pub use quota::{Quota, QuotaPatch};
 pub use store::{
-    Credentials, ExpiredGroup, GroupAdmission, GroupRecord, Store, StoreOptions, Tenant,
+    Credentials, ExpiredGroup, GroupAdmission, GroupRecord, KeyClaim, Store, StoreOptions, Tenant,
     TenantPatch, TopicRecord, TopicReservation, User,
 };

@@ -21,6 +21,7 @@ mod grants;
 mod group_caps;
 mod groups;
 mod helpers;
+mod idempotency;
 mod imported_credentials;
 mod loadtest_smoke;
 mod login_isolation;

@@ -351,6 +351,26 @@ impl TestApp {
             .expect("the data plane answers")
     }
 
+    /// `POST /topic/{topic}` with a JSON body and `Idempotency-Key: key`.
+    pub async fn produce_with_key(
+        &self,
+        user: &str,
+        password: &str,
+        topic: &str,
+        key: &str,
+        body: &str,
+    ) -> Response {
+        self.data
+            .post(format!("{}/topic/{topic}", self.public_url))
+            .basic_auth(user, Some(password))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("the data plane answers")
+    }
+
     /// Runs the `curl` binary with the test CA and `args`: real users' own
     /// client, for what reqwest hides (HTTP versions, connection reuse).
     pub async fn curl(&self, args: &[&str]) -> Output {
