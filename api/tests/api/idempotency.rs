@@ -373,7 +373,13 @@ async fn a_503_or_504_with_the_broker_down_is_not_recorded_and_a_retry_with_the_
         let response = app
             .produce_with_key(&user, &password, &topic, "outage", body)
             .await;
-        assert!(!replayed(&response), "a 5xx is never replayed");
+        // The first attempt goes on to its delivery reports after its 5xx:
+        // if its message landed, the retry replays that 200. A 5xx itself
+        // is never replayed.
+        assert!(
+            !replayed(&response) || response.status() == StatusCode::OK,
+            "a 5xx is never replayed"
+        );
         if response.status() == StatusCode::OK {
             break response.json::<Value>().await.unwrap();
         }
