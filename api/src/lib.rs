@@ -30,3 +30,4 @@ pub mod startup;
 pub mod stream;
 pub mod telemetry;
 pub mod tls;
+pub mod topics;

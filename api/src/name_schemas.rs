@@ -113,6 +113,15 @@ name_schema!(
     )
 );
 
+name_schema!(
+    /// An `Idempotency-Key` header: visible ASCII, as
+    /// `produce::idempotency::IdempotencyKey` parses it.
+    IdempotencyKey => string(
+        r"^[!-~]{1,255}$".to_owned(), 1, crate::produce::idempotency::MAX_KEY_LEN, "order-42",
+        "1 to 255 visible ASCII characters (no spaces), unique per logical request of the tenant.",
+    )
+);
+
 #[cfg(test)]
 mod tests {
     use regex::Regex;

@@ -43,6 +43,9 @@ fn public_routes(cfg: &mut ServiceConfig) {
         .service(crate::groups::handlers::show)
         .service(crate::groups::handlers::seek)
         .service(crate::groups::handlers::update)
+        .service(crate::topics::handlers::list)
+        .service(crate::topics::handlers::create)
+        .service(crate::topics::handlers::delete)
         .service(admin::healthz)
         .service(admin::readyz);
 }

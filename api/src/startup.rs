@@ -96,6 +96,8 @@ struct Handles {
     readiness: web::Data<Readiness>,
     groups: web::Data<crate::groups::Groups>,
     streams: web::Data<crate::stream::Streams>,
+    /// Topic creation and deletion, for the admin API and self-service.
+    managed_topics: web::Data<crate::topics::Topics>,
 }
 
 impl Application {
@@ -196,6 +198,12 @@ impl Application {
             Announcer::spawn(store.clone()),
             limits.clone(),
             settings.produce.clone(),
+            store.clone(),
+        );
+        produce::spawn_idempotency_purge(
+            store.clone(),
+            settings.produce.idempotency_max_keys,
+            settings.produce.idempotency_purge_interval,
         );
         crate::groups::spawn_lag_gauge(
             store.clone(),
@@ -203,6 +211,8 @@ impl Application {
             settings.consume.lag_interval,
         );
         let groups = crate::groups::Groups::new(store.clone(), topics.clone());
+        let managed_topics =
+            crate::topics::Topics::new(store.clone(), topics.clone(), consumption.clone());
         let handles = Handles {
             store: web::Data::new(store),
             topics: web::Data::from(topics),
@@ -215,6 +225,7 @@ impl Application {
             readiness,
             groups: web::Data::new(groups),
             streams: web::Data::from(streams),
+            managed_topics: web::Data::new(managed_topics),
         };
 
         let admin_listener = bind("admin", settings.admin.listen)?;
@@ -358,6 +369,7 @@ fn admin_server(
             .app_data(prometheus.clone())
             .app_data(group_cleanup.clone())
             .app_data(handles.groups.clone())
+            .app_data(handles.managed_topics.clone())
             .app_data(json)
             .app_data(query)
             .app_data(path);
@@ -416,6 +428,7 @@ fn public_server(
             .app_data(body_timeout.clone())
             .app_data(handles.groups.clone())
             .app_data(handles.streams.clone())
+            .app_data(handles.managed_topics.clone())
             .app_data(json)
             .app_data(query)
             .app_data(path);

@@ -78,9 +78,10 @@ pub struct Args {
     /// Core scenarios with a subset of the sweep and short runs (< 2 min).
     #[arg(long)]
     pub quick: bool,
-    /// Run only these scenarios (produce, consume, mixed, isolation, auth,
-    /// fanin, latency, ceiling, streams); all by default. `isolation` includes the
-    /// attack runs of issues 12 and 13; `attacks` runs only those.
+    /// Run only these scenarios (produce, idempotency, consume, mixed,
+    /// isolation, auth, fanin, latency, ceiling, streams); all by default.
+    /// `isolation` includes the attack runs of issues 12 and 13; `attacks`
+    /// runs only those.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Which attacks the isolation scenario runs while tenant B is

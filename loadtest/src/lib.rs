@@ -162,6 +162,9 @@ async fn scenarios(ctx: &mut Ctx, target: &mut Target, ceiling: Option<&mut Targ
     if ctx.args.wants("produce") {
         scenarios::produce::run(ctx, target, &main).await?;
     }
+    if ctx.args.wants("idempotency") {
+        scenarios::idempotency::run(ctx, target, &main).await?;
+    }
     if ctx.args.wants("latency") {
         scenarios::latency::run(ctx, target, &main).await?;
     }

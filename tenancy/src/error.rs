@@ -98,6 +98,10 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// An imported plaintext password shorter than the minimum. The
+    /// message names the rule, never the password.
+    #[error("the password is too weak: it must be at least {min} characters long")]
+    WeakPassword { min: usize },
 }
 
 impl Error {
@@ -137,6 +141,7 @@ impl Error {
             Error::ReceiptNotFound => Error::ReceiptNotFound,
             Error::ReceiptExpired => Error::ReceiptExpired,
             Error::ReceiptSettled => Error::ReceiptSettled,
+            Error::WeakPassword { min } => Error::WeakPassword { min: *min },
         }
     }
 

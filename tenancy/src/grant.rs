@@ -1,4 +1,4 @@
-//! A grant: read and/or write on a topic prefix, for one user.
+//! A grant: read, write and/or manage on a topic prefix, for one user.
 
 use serde::Serialize;
 
@@ -15,22 +15,31 @@ pub struct Grant {
     pub prefix: GrantPrefix,
     pub read: bool,
     pub write: bool,
+    /// Create and delete the tenant's topics under the prefix on the data
+    /// plane (OVH's admin role), within the tenant's quotas.
+    pub manage: bool,
 }
 
 impl Grant {
-    /// A grant must give something: one with neither right is a mistake the
+    /// A grant must give something: one with no right is a mistake the
     /// operator wants to hear about, not a silent no-op.
-    pub fn new(prefix: GrantPrefix, read: bool, write: bool) -> Result<Self, ValidationError> {
-        if !read && !write {
+    pub fn new(
+        prefix: GrantPrefix,
+        read: bool,
+        write: bool,
+        manage: bool,
+    ) -> Result<Self, ValidationError> {
+        if !read && !write && !manage {
             return Err(ValidationError::new(
                 "grant",
-                "a grant gives read, write or both",
+                "a grant gives read, write, manage or several of them",
             ));
         }
         Ok(Self {
             prefix,
             read,
             write,
+            manage,
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod changes;
 pub mod error;
 pub mod grant;
+pub mod initial_password;
 pub mod names;
 pub mod password;
 pub mod quota;
@@ -19,10 +20,11 @@ pub use audit::{Actor, AuditEntry, AuditFilter, ChangeNotice, CHANGES_CHANNEL};
 pub use changes::{ChangeEvent, ChangeStream, ProducedNotice, PRODUCED_CHANNEL};
 pub use error::{Error, ObjectKind, Result, ValidationError};
 pub use grant::Grant;
+pub use initial_password::{ImportedHash, InitialPassword, MIN_IMPORTED_PASSWORD_LEN};
 pub use names::{GrantPrefix, GroupName, TenantName, TopicName, UserName};
 pub use password::{NewCredentials, Password, Scratch};
 pub use quota::{Quota, QuotaPatch};
 pub use store::{
-    Credentials, ExpiredGroup, GroupAdmission, GroupRecord, Store, StoreOptions, Tenant,
+    Credentials, ExpiredGroup, GroupAdmission, GroupRecord, KeyClaim, Store, StoreOptions, Tenant,
     TenantPatch, TopicRecord, TopicReservation, User,
 };

@@ -8,9 +8,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::views::{self, TenantView};
 use super::AuditActor;
 use crate::error::ApiError;
-use crate::kafka::TopicAdmin;
 use crate::name_schemas as names;
 use crate::openapi::AdminErrors;
+use crate::topics::Topics;
 
 /// The quota new tenants get for every field their request leaves out, and
 /// the smallest byte burst a quota may have (the largest message).
@@ -189,15 +189,14 @@ pub async fn update(
 #[delete("/tenants/{tenant}")]
 pub async fn delete(
     store: web::Data<Store>,
-    topics: web::Data<TopicAdmin>,
-    consumption: web::Data<crate::consume::Service>,
+    topics: web::Data<Topics>,
     actor: AuditActor,
     path: web::Path<String>,
     query: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let name = TenantName::parse(&path)?;
     if query.force {
-        super::topics::delete_all_in_kafka(&store, &topics, &consumption, &name).await?;
+        topics.delete_all_in_kafka(&name).await?;
     }
     store.delete_tenant(&name, &actor.0, query.force).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -2,8 +2,9 @@
 //! disable or enable, rotate the password, delete.
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
+use secrecy::SecretString;
 use serde::Deserialize;
-use tenancy::{Grant, GrantPrefix, Store, TenantName, UserName};
+use tenancy::{Grant, GrantPrefix, InitialPassword, Store, TenantName, UserName, ValidationError};
 use utoipa::ToSchema;
 
 use super::views::{self, CredentialsView, UserView};
@@ -12,7 +13,7 @@ use crate::error::ApiError;
 use crate::name_schemas as names;
 use crate::openapi::AdminErrors;
 
-/// A grant as requests spell it; it gives read, write or both.
+/// A grant as requests spell it; it gives read, write, manage or several.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantBody {
@@ -22,6 +23,10 @@ pub struct GrantBody {
     pub read: bool,
     #[serde(default)]
     pub write: bool,
+    /// Create and delete the tenant's topics under the prefix on the data
+    /// plane, within the tenant's quotas.
+    #[serde(default)]
+    pub manage: bool,
 }
 
 impl GrantBody {
@@ -30,11 +35,15 @@ impl GrantBody {
             GrantPrefix::parse(tenant, &self.prefix)?,
             self.read,
             self.write,
+            self.manage,
         )?)
     }
 }
 
-/// `POST /v1/tenants/{tenant}/users`: the full name and its first grants.
+/// `POST /v1/tenants/{tenant}/users`: the full name, its first grants and,
+/// for a tenant moving from another service, its existing password or
+/// password hash. Both are secrets: `Debug` redacts them, and no answer,
+/// log line or audit row ever holds them.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
@@ -42,6 +51,33 @@ pub struct CreateUser {
     name: String,
     #[serde(default)]
     grants: Vec<GrantBody>,
+    /// Import this password instead of generating one: at least 16
+    /// characters (else 400 `weak_password`). Never echoed.
+    #[schema(value_type = Option<String>, min_length = 16, max_length = 1024, write_only)]
+    password: Option<SecretString>,
+    /// Import this argon2id PHC hash instead of generating a password
+    /// (`$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>`, m ≤ 65536, t ≤ 10,
+    /// p ≤ 8; else 400 `invalid_password_hash`). Not with `password`
+    /// (400 `invalid_password`). Never echoed.
+    #[schema(value_type = Option<String>, write_only)]
+    password_hash: Option<SecretString>,
+}
+
+impl CreateUser {
+    /// How the new user's password is set: imported when the body gives
+    /// one, generated otherwise.
+    fn initial_password(&self) -> Result<InitialPassword, ApiError> {
+        match (&self.password, &self.password_hash) {
+            (None, None) => Ok(InitialPassword::Generated),
+            (Some(password), None) => Ok(InitialPassword::plaintext(password)?),
+            (None, Some(phc)) => Ok(InitialPassword::hash(phc)?),
+            (Some(_), Some(_)) => Err(ValidationError::new(
+                "password",
+                "give password or password_hash, not both",
+            )
+            .into()),
+        }
+    }
 }
 
 /// `PATCH /v1/tenants/{tenant}/users/{user}`: disable or enable.
@@ -68,7 +104,8 @@ fn with_password(
         .json(CredentialsView::from(body))
 }
 
-/// Create a user; the password is shown this once only.
+/// Create a user. A generated password is shown this once only; an
+/// imported `password` or `password_hash` is never shown.
 #[utoipa::path(tag = "admin", security(("admin_token" = [])),
     params(("tenant" = names::TenantName, Path)),
     responses((status = 201, body = CredentialsView), AdminErrors))]
@@ -86,8 +123,16 @@ pub async fn create(
         .iter()
         .map(|g| g.parse(&tenant))
         .collect::<Result<Vec<_>, _>>()?;
-    let credentials = store.create_user(&tenant, &actor.0, &user, &grants).await?;
-    Ok(with_password(HttpResponse::Created(), credentials))
+    let initial = body.initial_password()?;
+    match store
+        .create_user(&tenant, &actor.0, &user, &grants, initial)
+        .await?
+    {
+        Some(generated) => Ok(with_password(HttpResponse::Created(), generated)),
+        None => Ok(HttpResponse::Created()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(CredentialsView::imported(user.as_str()))),
+    }
 }
 
 /// List a tenant's users.

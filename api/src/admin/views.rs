@@ -104,7 +104,7 @@ impl From<User> for UserView {
     }
 }
 
-/// Read and/or write on the topics under a prefix.
+/// Read, write and/or manage on the topics under a prefix.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Grant)]
 pub struct GrantView {
@@ -112,6 +112,9 @@ pub struct GrantView {
     prefix: String,
     read: bool,
     write: bool,
+    /// Create and delete the tenant's topics under the prefix on the data
+    /// plane (`POST /topics`, `DELETE /topics/{topic}`).
+    manage: bool,
 }
 
 impl From<Grant> for GrantView {
@@ -120,6 +123,7 @@ impl From<Grant> for GrantView {
             prefix: g.prefix.as_str().to_owned(),
             read: g.read,
             write: g.write,
+            manage: g.manage,
         }
     }
 }
@@ -130,21 +134,36 @@ impl From<Grant> for GrantView {
 pub struct CredentialsView {
     #[schema(value_type = names::UserName)]
     username: String,
-    /// The password stays a secret until it is written out.
-    #[serde(serialize_with = "expose")]
-    #[schema(value_type = String)]
-    password: Password,
+    /// The generated password, shown this once only; absent when the
+    /// request imported a `password` or `password_hash`, which is never
+    /// echoed. The password stays a secret until it is written out.
+    #[serde(serialize_with = "expose", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    password: Option<Password>,
 }
 
-fn expose<S: Serializer>(password: &Password, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(password.expose())
+fn expose<S: Serializer>(password: &Option<Password>, s: S) -> Result<S::Ok, S::Error> {
+    match password {
+        Some(password) => s.serialize_str(password.expose()),
+        None => s.serialize_none(),
+    }
+}
+
+impl CredentialsView {
+    /// A user created with an imported password: its name only.
+    pub fn imported(username: &str) -> Self {
+        Self {
+            username: username.to_owned(),
+            password: None,
+        }
+    }
 }
 
 impl From<NewCredentials> for CredentialsView {
     fn from(c: NewCredentials) -> Self {
         Self {
             username: c.username,
-            password: c.password,
+            password: Some(c.password),
         }
     }
 }

@@ -9,6 +9,8 @@ use crate::error::ApiError;
 pub enum Access {
     Read,
     Write,
+    /// Create or delete the topic (self-service topics).
+    Manage,
 }
 
 impl Access {
@@ -16,6 +18,16 @@ impl Access {
         match self {
             Access::Read => "read",
             Access::Write => "write",
+            Access::Manage => "manage",
+        }
+    }
+
+    /// Whether `grant` gives this access (on whatever its prefix covers).
+    fn given_by(self, grant: &Grant) -> bool {
+        match self {
+            Access::Read => grant.read,
+            Access::Write => grant.write,
+            Access::Manage => grant.manage,
         }
     }
 }
@@ -42,18 +54,22 @@ impl Principal {
             return Err(self.forbidden(topic, access));
         }
         let topic = TopicName::parse(&self.tenant, topic)?;
-        let granted = self.grants.iter().any(|grant| {
-            grant.prefix.covers(topic.as_str())
-                && match access {
-                    Access::Read => grant.read,
-                    Access::Write => grant.write,
-                }
-        });
+        let granted = self
+            .grants
+            .iter()
+            .any(|grant| grant.prefix.covers(topic.as_str()) && access.given_by(grant));
         if granted {
             Ok(topic)
         } else {
             Err(self.forbidden(topic.as_str(), access))
         }
+    }
+
+    /// Whether any grant of the user covers `topic`, whatever the right:
+    /// what `GET /topics` lists. Grants never cover another tenant's
+    /// topics, since their prefixes all start with the user's tenant.
+    pub fn sees(&self, topic: &str) -> bool {
+        self.grants.iter().any(|grant| grant.prefix.covers(topic))
     }
 
     fn forbidden(&self, topic: &str, access: Access) -> ApiError {
@@ -72,6 +88,11 @@ mod tests {
     use super::*;
 
     fn principal(grants: &[(&str, bool, bool)]) -> Principal {
+        with_manage(grants, &[])
+    }
+
+    /// A principal with read/write grants and manage-only grants.
+    fn with_manage(grants: &[(&str, bool, bool)], manage: &[&str]) -> Principal {
         let tenant = TenantName::parse("acme").unwrap();
         Principal {
             username: "acme.app".into(),
@@ -81,7 +102,14 @@ mod tests {
                     prefix: GrantPrefix::parse(&tenant, p).unwrap(),
                     read: *r,
                     write: *w,
+                    manage: false,
                 })
+                .chain(manage.iter().map(|p| Grant {
+                    prefix: GrantPrefix::parse(&tenant, p).unwrap(),
+                    read: false,
+                    write: false,
+                    manage: true,
+                }))
                 .collect(),
             tenant,
             quota: tenancy::Quota {
@@ -123,5 +151,21 @@ mod tests {
             p.authorize("acme.orders2", Access::Read),
             Err(ApiError::Forbidden(_))
         ));
+    }
+
+    #[test]
+    fn manage_is_a_right_of_its_own_under_its_prefix_only() {
+        let p = with_manage(&[("acme.", true, true)], &["acme.self"]);
+        assert!(p.authorize("acme.self.x", Access::Manage).is_ok());
+        assert!(matches!(
+            p.authorize("acme.orders", Access::Manage),
+            Err(ApiError::Forbidden(_))
+        ));
+        assert!(matches!(
+            p.authorize("globex.self.x", Access::Manage),
+            Err(ApiError::Forbidden(_))
+        ));
+        assert!(p.sees("acme.orders") && p.sees("acme.self.x"));
+        assert!(!p.sees("globex.orders"));
     }
 }

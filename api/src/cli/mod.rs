@@ -150,8 +150,10 @@ pub enum UserCommand {
     Create {
         /// Full name, <tenant>.<user>
         name: String,
-        /// A grant as PREFIX=r, PREFIX=w or PREFIX=rw; repeatable
-        #[arg(long = "grant", value_name = "PREFIX=rw")]
+        /// A grant as PREFIX=RIGHTS, RIGHTS some of r (read), w (write)
+        /// and m (manage: create and delete topics), e.g. acme.=rwm;
+        /// repeatable
+        #[arg(long = "grant", value_name = "PREFIX=rwm")]
         grants: Vec<String>,
     },
     /// List a tenant's users
@@ -170,7 +172,7 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum GrantCommand {
-    /// Give a user read and/or write on a topic prefix
+    /// Give a user read, write and/or manage on a topic prefix
     Add {
         user: String,
         prefix: String,
@@ -178,6 +180,9 @@ pub enum GrantCommand {
         read: bool,
         #[arg(long)]
         write: bool,
+        /// Create and delete topics under the prefix on the data plane
+        #[arg(long)]
+        manage: bool,
     },
     /// Remove the grant on exactly this prefix
     Remove { user: String, prefix: String },
@@ -257,12 +262,13 @@ fn parse_grant(spec: &str) -> Result<Value, CliError> {
         .ok_or_else(|| CliError::Usage(format!("grant '{spec}' must look like PREFIX=rw")))?;
     let read = rights.contains('r');
     let write = rights.contains('w');
-    if rights.is_empty() || rights.chars().any(|c| c != 'r' && c != 'w') {
+    let manage = rights.contains('m');
+    if rights.is_empty() || rights.chars().any(|c| !matches!(c, 'r' | 'w' | 'm')) {
         return Err(CliError::Usage(format!(
-            "grant rights '{rights}' must be r, w or rw"
+            "grant rights '{rights}' must be some of r, w and m (e.g. rw, rwm)"
         )));
     }
-    Ok(json!({ "prefix": prefix, "read": read, "write": write }))
+    Ok(json!({ "prefix": prefix, "read": read, "write": write, "manage": manage }))
 }
 
 /// Resolves the URL and token (flags first, then the config file and its
@@ -418,9 +424,11 @@ async fn execute(args: AdminArgs, config: Option<&Path>) -> Result<Output, CliEr
                 prefix,
                 read,
                 write,
+                manage,
             } => {
                 let tenant = tenant_of(&user)?;
-                let body = json!({ "prefix": prefix, "read": read, "write": write });
+                let body =
+                    json!({ "prefix": prefix, "read": read, "write": write, "manage": manage });
                 let path: &[&str] = &["v1", "tenants", tenant, "users", &user, "grants"];
                 (Kind::Grant, client.post(path, &body).await?)
             }

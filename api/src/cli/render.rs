@@ -68,10 +68,11 @@ fn grant_text(grant: &Value) -> String {
         }
     }
     format!(
-        "{}={}{}",
+        "{}={}{}{}",
         text(grant, "prefix"),
         flag(grant, "read", "r"),
-        flag(grant, "write", "w")
+        flag(grant, "write", "w"),
+        flag(grant, "manage", "m")
     )
 }
 

@@ -26,6 +26,33 @@ pub struct ProduceSettings {
         alias = "timeout_ms"
     )]
     pub timeout: Duration,
+    /// How long an `Idempotency-Key` and its answer are remembered: a
+    /// retry within it is answered from the record, never produced twice.
+    #[serde(
+        default = "setting::ms::<86400000>",
+        deserialize_with = "setting::seconds",
+        alias = "idempotency_ttl_seconds"
+    )]
+    pub idempotency_ttl: Duration,
+    /// Most keys a tenant keeps: beyond it, the purge forgets the tenant's
+    /// oldest first, so that a tenant flooding unique keys fills only its
+    /// own share of the shared table.
+    #[serde(default = "default_idempotency_max_keys")]
+    pub idempotency_max_keys: u64,
+    /// How often a node purges expired keys and keys over the cap.
+    #[serde(
+        default = "setting::ms::<60000>",
+        deserialize_with = "setting::millis",
+        alias = "idempotency_purge_interval_ms"
+    )]
+    pub idempotency_purge_interval: Duration,
+}
+
+/// 10 000 keys: a hostile tenant's share of the table stays near 300 MB
+/// even if every answer is a 1000-message batch's (about 32 KB of offsets,
+/// before PostgreSQL compresses it), and about 2 MB with 1-message ones.
+fn default_idempotency_max_keys() -> u64 {
+    10_000
 }
 
 impl ProduceSettings {
@@ -59,6 +86,24 @@ impl ProduceSettings {
             return Err(invalid(
                 "produce.timeout",
                 "must be at least 2s, so that librdkafka's message timeout fits below it",
+            ));
+        }
+        if self.idempotency_ttl < Duration::from_secs(1) {
+            return Err(invalid(
+                "produce.idempotency_ttl",
+                "must be at least 1s, or a retry could never find its key",
+            ));
+        }
+        if self.idempotency_max_keys == 0 {
+            return Err(invalid(
+                "produce.idempotency_max_keys",
+                "must be at least 1",
+            ));
+        }
+        if self.idempotency_purge_interval < Duration::from_millis(10) {
+            return Err(invalid(
+                "produce.idempotency_purge_interval",
+                "must be at least 10ms",
             ));
         }
         Ok(())

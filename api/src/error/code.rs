@@ -78,6 +78,13 @@ catalogue! {
     InvalidDeadLetters => ("invalid_dead_letters", BAD_REQUEST, false),
     InvalidCredit => ("invalid_credit", BAD_REQUEST, false),
     InvalidFrame => ("invalid_frame", BAD_REQUEST, false),
+    InvalidPassword => ("invalid_password", BAD_REQUEST, false),
+    InvalidPasswordHash => ("invalid_password_hash", BAD_REQUEST, false),
+    WeakPassword => ("weak_password", BAD_REQUEST, false),
+    InvalidIdempotencyKey => ("invalid_idempotency_key", BAD_REQUEST, false),
+    // The one 422, as the IETF Idempotency-Key draft says: a key sent
+    // again with a different request.
+    IdempotencyKeyReused => ("idempotency_key_reused", UNPROCESSABLE_ENTITY, false),
     // Who you are and what you may do.
     Unauthorized => ("unauthorized", UNAUTHORIZED, false),
     Forbidden => ("forbidden", FORBIDDEN, false),
@@ -104,6 +111,7 @@ catalogue! {
     GroupLimitReached => ("group_limit_reached", CONFLICT, false),
     ReceiptExpired => ("receipt_expired", CONFLICT, false),
     ReceiptSettled => ("receipt_settled", CONFLICT, false),
+    IdempotencyKeyInFlight => ("idempotency_key_in_flight", CONFLICT, false),
     // Too large.
     PayloadTooLarge => ("payload_too_large", PAYLOAD_TOO_LARGE, false),
     MessageTooLarge => ("message_too_large", PAYLOAD_TOO_LARGE, false),
@@ -205,6 +213,8 @@ mod tests {
             ("config", "invalid_config"),
             ("seek", "invalid_seek"),
             ("dead_letters", "invalid_dead_letters"),
+            ("password", "invalid_password"),
+            ("password_hash", "invalid_password_hash"),
         ] {
             assert_eq!(Code::invalid(field).as_str(), code);
         }

@@ -75,6 +75,10 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error(transparent)]
     Tenancy(#[from] TenancyError),
+    /// A handler's dependency was not registered on its listener: a bug
+    /// of the server's wiring, never of the request.
+    #[error("{0} is not registered on this listener")]
+    Unwired(&'static str),
 }
 
 impl ApiError {
@@ -126,6 +130,7 @@ impl ApiError {
             ApiError::RouteNotFound { .. } => Code::RouteNotFound,
             ApiError::MethodNotAllowed => Code::MethodNotAllowed,
             ApiError::Tenancy(err) => tenancy_code(err),
+            ApiError::Unwired(_) => Code::Internal,
         }
     }
 
@@ -145,6 +150,7 @@ impl ApiError {
                 format!("the tenancy database is unavailable (while trying to {context}); retry shortly")
             }
             ApiError::Tenancy(TenancyError::Migrate(_) | TenancyError::Hashing(_))
+            | ApiError::Unwired(_)
             | ApiError::Kafka(KafkaError::Config(_) | KafkaError::ReadFailed(_)) => {
                 "internal error; see the server log".to_owned()
             }
@@ -182,6 +188,7 @@ fn tenancy_code(err: &TenancyError) -> Code {
         TenancyError::ReceiptSettled => Code::ReceiptSettled,
         TenancyError::Database { .. } => Code::DatabaseUnavailable,
         TenancyError::Migrate(_) | TenancyError::Hashing(_) => Code::Internal,
+        TenancyError::WeakPassword { .. } => Code::WeakPassword,
     }
 }
 

@@ -51,7 +51,7 @@ impl Modify for Security {
     info(title = "sluice", description = "Multi-tenant HTTPS queue service in front of Kafka: the data plane."),
     // Schemas that only parameters refer to: utoipa collects those of
     // bodies, not those of parameters.
-    components(schemas(ErrorBody, names::TopicName, names::GroupName, Format, Encoding)),
+    components(schemas(ErrorBody, names::TopicName, names::GroupName, names::IdempotencyKey, Format, Encoding)),
     modifiers(&Security),
 )]
 struct PublicBase;

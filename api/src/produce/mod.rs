@@ -2,6 +2,7 @@
 //! acknowledged every message (acks=all, idempotent producer).
 
 mod announce;
+pub mod idempotency;
 pub mod request;
 pub mod response;
 mod service;
@@ -11,10 +12,11 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::middleware::Next;
 use actix_web::web::{self, BytesMut};
-use actix_web::{HttpResponse, ResponseError as _};
+use actix_web::{HttpRequest, HttpResponse, ResponseError as _};
 use futures::StreamExt;
 
 pub use announce::Announcer;
+pub use idempotency::spawn_purge as spawn_idempotency_purge;
 pub use request::{Format, ProduceQuery};
 pub use service::{Outcomes, Service};
 
@@ -76,12 +78,16 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, 
         ("format" = Option<Format>, Query, description = "`json` (default): a JSON array of messages; `raw`: the body is one value, byte for byte"),
         ("encoding" = Option<crate::encoding::Encoding>, Query, description = "`base64`: keys, values and header values are base64 (`none`, the default: UTF-8 as they are)"),
         ("key" = Option<String>, Query, description = "the key of a raw message"),
+        ("Idempotency-Key" = Option<crate::name_schemas::IdempotencyKey>, Header, description = "1 to 255 visible ASCII characters, unique per request of the tenant: the same request sent again within `produce.idempotency_ttl_seconds` gets the first answer (status and offsets, with `Idempotency-Replayed: true`) and is not produced again"),
     ),
     request_body(content = Vec<request::JsonMessage>, description = "A JSON array of messages (or, with format=raw, any bytes)"),
     responses(
-        (status = 200, description = "Every message acknowledged, offsets in request order", body = response::Offsets),
-        (status = 400, description = "Bad input; or Kafka refused a record or its timestamp for good, and then `results` (as in Failure) says which", body = crate::error::ErrorBody),
+        (status = 200, description = "Every message acknowledged, offsets in request order", body = response::Offsets,
+            headers(("Idempotency-Replayed" = String, description = "`true` on the recorded answer to an `Idempotency-Key` sent again; also on recorded 4xx answers"))),
+        (status = 400, description = "Bad input (`invalid_idempotency_key`: a malformed key); or Kafka refused a record or its timestamp for good, and then `results` (as in Failure) says which", body = crate::error::ErrorBody),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "`idempotency_key_in_flight`: a request with this `Idempotency-Key` was still in flight at the produce deadline; retry with the same key", body = crate::error::ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`: the `Idempotency-Key` was used with a different request", body = crate::error::ErrorBody),
         (status = 413, description = "Over a limit; or Kafka refused a message as too large, and then `results` (as in Failure) says which", body = crate::error::ErrorBody),
         (status = 429, body = crate::error::ErrorBody),
         (status = 503, description = "Some or all not written; `results` says which", body = response::Failure),
@@ -92,6 +98,7 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, 
     wrap = "actix_web::middleware::from_fn(limit_declared_body)"
 )]
 pub async fn produce(
+    req: HttpRequest,
     user: Admitted,
     path: web::Path<String>,
     query: web::Query<ProduceQuery>,
@@ -99,8 +106,20 @@ pub async fn produce(
     service: web::Data<Service>,
 ) -> Result<HttpResponse, ApiError> {
     let topic = user.authorize(&path, Access::Write)?;
+    let key = idempotency::IdempotencyKey::from_headers(req.headers())?;
     let body = read_body(payload, service.settings().max_body_bytes).await?;
     let batch = request::parse(&query, &body, service.settings())?;
+    if let Some(key) = key {
+        let keyed = idempotency::Keyed {
+            principal: (*user).clone(),
+            hash: idempotency::request_hash(&topic, &query, &body),
+            topic,
+            key,
+            batch,
+        };
+        let store = service.store().clone();
+        return idempotency::produce(service, store, keyed).await;
+    }
     let outcomes = service.produce(&user, &topic, batch).await?;
     Ok(response::respond(outcomes))
 }

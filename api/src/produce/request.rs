@@ -247,6 +247,9 @@ mod tests {
             max_message_bytes: 100,
             max_batch_messages: 3,
             timeout: std::time::Duration::from_secs(5),
+            idempotency_ttl: std::time::Duration::from_secs(60),
+            idempotency_max_keys: 10,
+            idempotency_purge_interval: std::time::Duration::from_secs(1),
         }
     }
 

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use tenancy::TopicName;
+use tenancy::{Store, TopicName};
 
 use super::announce::Announcer;
 use super::request;
@@ -26,6 +26,8 @@ pub struct Service {
     announcer: Announcer,
     quotas: Arc<TenantLimits>,
     settings: ProduceSettings,
+    /// Where `Idempotency-Key`s are claimed and answers recorded.
+    store: Store,
 }
 
 impl std::fmt::Debug for Service {
@@ -42,6 +44,7 @@ impl Service {
         announcer: Announcer,
         quotas: Arc<TenantLimits>,
         settings: ProduceSettings,
+        store: Store,
     ) -> Self {
         Self {
             producer,
@@ -50,7 +53,13 @@ impl Service {
             announcer,
             quotas,
             settings,
+            store,
         }
+    }
+
+    /// The store keyed produces claim their keys in.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The limits a request is parsed against.
@@ -72,6 +81,26 @@ impl Service {
             .charge_before(&principal.tenant, principal.quota, bytes as u64)?;
         self.check_partitions(topic, &batch).await?;
         let outcomes = self.send(topic, &batch).await;
+        self.record(principal, topic, &batch, &outcomes);
+        Ok(outcomes)
+    }
+
+    /// Like [`Service::produce`], but waits for every delivery report
+    /// instead of cutting at the deadline: a keyed produce records its
+    /// final answer even after its client was told 504, so that a retry
+    /// finds it rather than sending the messages again. librdkafka's
+    /// `message.timeout.ms`, a second below the deadline, bounds the wait.
+    pub async fn produce_awaiting_reports(
+        &self,
+        principal: &Principal,
+        topic: &TopicName,
+        batch: Vec<OutgoingMessage>,
+    ) -> Result<Outcomes, ApiError> {
+        let bytes: usize = batch.iter().map(request::size).sum();
+        self.quotas
+            .charge_before(&principal.tenant, principal.quota, bytes as u64)?;
+        self.check_partitions(topic, &batch).await?;
+        let outcomes = self.producer.send_batch(topic.as_str(), &batch).await;
         self.record(principal, topic, &batch, &outcomes);
         Ok(outcomes)
     }

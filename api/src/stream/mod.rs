@@ -22,8 +22,9 @@ mod window;
 
 use std::sync::Arc;
 
+use actix_web::dev::Payload;
 use actix_web::http::header::Header as _;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use actix_web_httpauth::headers::authorization::{Authorization, Basic};
 use serde::Deserialize;
 use tenancy::{Password, TopicName};
@@ -101,13 +102,37 @@ impl StreamQuery {
     }
 }
 
-/// The node's pieces a stream handler takes, one `web::Data` each.
-struct Handles<'a> {
-    consume: &'a web::Data<Service>,
-    auth: &'a web::Data<Authenticator>,
-    limits: &'a web::Data<TenantLimits>,
-    shutdown: &'a web::Data<Shutdown>,
-    streams: &'a web::Data<Streams>,
+/// The node's pieces a stream handler takes, each its own `web::Data`,
+/// gathered by one extractor so that both stream routes ask for them alike.
+#[derive(Debug)]
+pub struct Handles {
+    consume: web::Data<Service>,
+    auth: web::Data<Authenticator>,
+    limits: web::Data<TenantLimits>,
+    shutdown: web::Data<Shutdown>,
+    streams: web::Data<Streams>,
+}
+
+impl FromRequest for Handles {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        fn data<T: 'static>(req: &HttpRequest) -> Result<web::Data<T>, ApiError> {
+            req.app_data::<web::Data<T>>()
+                .cloned()
+                .ok_or(ApiError::Unwired(std::any::type_name::<T>()))
+        }
+        std::future::ready((|| {
+            Ok(Handles {
+                consume: data(req)?,
+                auth: data(req)?,
+                limits: data(req)?,
+                shutdown: data(req)?,
+                streams: data(req)?,
+            })
+        })())
+    }
 }
 
 /// Opens a stream for an authorized user: its place in the tenant's
@@ -118,7 +143,7 @@ async fn open(
     user: &Admitted,
     topic: TopicName,
     params: ConsumeParams,
-    handles: Handles<'_>,
+    handles: &Handles,
 ) -> Result<Arc<StreamCtx>, ApiError> {
     let slot =
         handles
@@ -181,17 +206,12 @@ async fn open(
         (status = 503, body = crate::error::ErrorBody),
     ))]
 #[actix_web::get("/topic/{topic}/stream")]
-#[allow(clippy::too_many_arguments)]
 pub async fn sse(
     req: HttpRequest,
     user: Admitted,
     path: web::Path<String>,
     query: web::Query<StreamQuery>,
-    consume: web::Data<Service>,
-    auth: web::Data<Authenticator>,
-    limits: web::Data<TenantLimits>,
-    shutdown: web::Data<Shutdown>,
-    streams: web::Data<Streams>,
+    handles: Handles,
 ) -> Result<HttpResponse, ApiError> {
     let topic = user.authorize(&path, Access::Read)?;
     if query.credit.is_some() {
@@ -200,16 +220,9 @@ pub async fn sse(
             message: "credit applies to WebSocket streams only".into(),
         });
     }
-    let params = query.params(&consume, &user.username, "auto")?;
+    let params = query.params(&handles.consume, &user.username, "auto")?;
     let encoding = params.encoding;
-    let handles = Handles {
-        consume: &consume,
-        auth: &auth,
-        limits: &limits,
-        shutdown: &shutdown,
-        streams: &streams,
-    };
-    let ctx = open(&req, &user, topic, params, handles).await?;
+    let ctx = open(&req, &user, topic, params, &handles).await?;
     let (tx, rx) = mpsc::channel(1);
     let topic = ctx.topic.clone();
     actix_web::rt::spawn(producer::run(ctx, None, tx));
@@ -244,21 +257,16 @@ pub async fn sse(
         (status = 503, body = crate::error::ErrorBody),
     ))]
 #[actix_web::get("/topic/{topic}/ws")]
-#[allow(clippy::too_many_arguments)]
 pub async fn ws(
     req: HttpRequest,
     body: web::Payload,
     user: Admitted,
     path: web::Path<String>,
     query: web::Query<StreamQuery>,
-    consume: web::Data<Service>,
-    auth: web::Data<Authenticator>,
-    limits: web::Data<TenantLimits>,
-    shutdown: web::Data<Shutdown>,
-    streams: web::Data<Streams>,
+    handles: Handles,
 ) -> Result<HttpResponse, ApiError> {
     let topic = user.authorize(&path, Access::Read)?;
-    let params = query.params(&consume, &user.username, "manual")?;
+    let params = query.params(&handles.consume, &user.username, "manual")?;
     let credit = query.credit()?;
     let encoding = params.encoding;
     if !is_upgrade(&req) {
@@ -267,14 +275,7 @@ pub async fn ws(
             message: "this route speaks WebSocket only: send an upgrade request (Connection: Upgrade, Upgrade: websocket)".into(),
         });
     }
-    let handles = Handles {
-        consume: &consume,
-        auth: &auth,
-        limits: &limits,
-        shutdown: &shutdown,
-        streams: &streams,
-    };
-    let ctx = open(&req, &user, topic, params, handles).await?;
+    let ctx = open(&req, &user, topic, params, &handles).await?;
     let (response, session, frames) =
         actix_ws::handle(&req, body).map_err(|err| ApiError::Input {
             code: Code::UpgradeRequired,

@@ -186,6 +186,16 @@ async fn interrupted(
 /// Feeds the stream until it ends, then says why.
 pub async fn run(ctx: Arc<StreamCtx>, window: Option<Arc<Window>>, tx: mpsc::Sender<Out>) {
     let end = feed(&ctx, window.as_deref(), &tx).await;
+    let user = &ctx.credentials.username;
+    match &end {
+        End::Failed(err) if err.code().status().is_server_error() => {
+            tracing::error!(%user, topic = %ctx.topic, error = %err, source = ?std::error::Error::source(err), "a stream failed");
+        }
+        End::Failed(err) => {
+            tracing::info!(%user, topic = %ctx.topic, code = err.code().as_str(), "a stream ended");
+        }
+        _ => {}
+    }
     let _ = tx.send(Out::End(end)).await;
 }
 

@@ -26,7 +26,7 @@ async fn grants_can_be_added_listed_and_removed() {
         .unwrap();
     assert_eq!(
         grants,
-        vec![json!({ "prefix": "acme.orders.", "read": true, "write": true })]
+        vec![json!({ "prefix": "acme.orders.", "read": true, "write": true, "manage": false })]
     );
 
     let removed = app.delete_grant("acme", "acme.app", "acme.orders.").await;

@@ -91,11 +91,11 @@ async fn users_are_listed_with_their_grants() {
     assert_eq!(users[0]["name"], "acme.reader");
     assert_eq!(
         users[0]["grants"],
-        json!([{ "prefix": "acme.orders", "read": true, "write": false }])
+        json!([{ "prefix": "acme.orders", "read": true, "write": false, "manage": false }])
     );
     assert_eq!(
         users[1]["grants"],
-        json!([{ "prefix": "acme.", "read": false, "write": true }])
+        json!([{ "prefix": "acme.", "read": false, "write": true, "manage": false }])
     );
 }
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod ceiling;
 pub mod consume;
 pub mod fanin;
+pub mod idempotency;
 pub mod isolation;
 pub mod latency;
 pub mod mixed;

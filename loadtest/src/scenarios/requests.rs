@@ -73,6 +73,46 @@ pub fn produce(
     })
 }
 
+/// [`produce`] with `Idempotency-Key: {prefix}-{worker}-{seq}`: a new key
+/// per request, so every request claims and records one (none replays).
+pub fn produce_keyed(
+    pool: Pool,
+    auths: Arc<Vec<String>>,
+    topic: &str,
+    body: Bytes,
+    (batch, msg_bytes): (usize, usize),
+    prefix: String,
+) -> Op {
+    let url = format!("{}/topic/{topic}", pool.base);
+    Arc::new(move |worker, seq| {
+        let request = pool
+            .client(worker)
+            .post(&url)
+            .header("authorization", &auths[(seq as usize) % auths.len()])
+            .header("content-type", "application/json")
+            .header("idempotency-key", format!("{prefix}-{worker}-{seq}"))
+            .body(body.clone());
+        async move {
+            match request.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let replayed = resp.headers().contains_key("idempotency-replayed");
+                    let _ = resp.bytes().await;
+                    if status.is_success() && !replayed {
+                        Outcome::ok(batch as u64, (batch * msg_bytes) as u64)
+                    } else if replayed {
+                        Outcome::failed(Status::Error("replayed"))
+                    } else {
+                        Outcome::failed(Status::Http(status.as_u16()))
+                    }
+                }
+                Err(e) => Outcome::failed(transport(&e)),
+            }
+        }
+        .boxed()
+    })
+}
+
 /// Counts the messages in a consume answer without parsing it: the load
 /// generator shares the machine, so it spends as little CPU as it can.
 fn count_messages(body: &[u8]) -> u64 {

@@ -32,6 +32,7 @@ struct Row {
     prefixes: Vec<String>,
     reads: Vec<bool>,
     writes: Vec<bool>,
+    manages: Vec<bool>,
 }
 
 impl Store {
@@ -44,7 +45,8 @@ impl Store {
                     q.max_groups, q.max_concurrent_consumes, q.max_streams,
                     coalesce(array_agg(g.prefix ORDER BY g.prefix) FILTER (WHERE g.prefix IS NOT NULL), '{}') AS prefixes,
                     coalesce(array_agg(g.can_read ORDER BY g.prefix) FILTER (WHERE g.prefix IS NOT NULL), '{}') AS reads,
-                    coalesce(array_agg(g.can_write ORDER BY g.prefix) FILTER (WHERE g.prefix IS NOT NULL), '{}') AS writes
+                    coalesce(array_agg(g.can_write ORDER BY g.prefix) FILTER (WHERE g.prefix IS NOT NULL), '{}') AS writes,
+                    coalesce(array_agg(g.can_manage ORDER BY g.prefix) FILTER (WHERE g.prefix IS NOT NULL), '{}') AS manages
              FROM users u
              JOIN tenants t ON t.id = u.tenant_id
              JOIN quotas q ON q.tenant_id = t.id
@@ -64,11 +66,13 @@ impl Store {
             .prefixes
             .iter()
             .zip(row.reads.iter().zip(row.writes.iter()))
-            .map(|(prefix, (read, write))| Grant {
+            .zip(row.manages.iter())
+            .map(|((prefix, (read, write)), manage)| Grant {
                 prefix: GrantPrefix::parse(&tenant, prefix)
                     .unwrap_or_else(|_| GrantPrefix::unchecked(prefix)),
                 read: *read,
                 write: *write,
+                manage: *manage,
             })
             .collect();
         Ok(Some(Credentials {

@@ -9,6 +9,7 @@ use super::{tenant_id, user_id, Store};
 use crate::audit::{self, Actor, Change};
 use crate::error::{Error, ObjectKind, Result, ValidationError};
 use crate::grant::Grant;
+use crate::initial_password::InitialPassword;
 use crate::names::{GrantPrefix, TenantName, UserName};
 use crate::password::{NewCredentials, Password};
 
@@ -38,17 +39,22 @@ struct GrantRow {
     prefix: String,
     can_read: bool,
     can_write: bool,
+    can_manage: bool,
 }
 
 impl Store {
-    /// Creates a user with a fresh password, returned here and never again.
+    /// Creates a user. A generated password is returned here and never
+    /// again; an imported one (plaintext or hash) is not returned at all
+    /// (`None`), since the caller has it already. The audit row says how the
+    /// password was set, never what it is.
     pub async fn create_user(
         &self,
         tenant: &TenantName,
         actor: &Actor,
         user: &UserName,
         grants: &[Grant],
-    ) -> Result<NewCredentials> {
+        initial: InitialPassword,
+    ) -> Result<Option<NewCredentials>> {
         let mut seen = HashSet::new();
         if let Some(dup) = grants.iter().find(|g| !seen.insert(g.prefix.as_str())) {
             return Err(ValidationError::new(
@@ -57,8 +63,17 @@ impl Store {
             )
             .into());
         }
-        let password = Password::generate();
-        let hash = password.hash_blocking().await?;
+        let (generated, hash, origin) = match initial {
+            InitialPassword::Generated => {
+                let password = Password::generate();
+                let hash = password.hash_blocking().await?;
+                (Some(password), hash, "generated")
+            }
+            InitialPassword::Plaintext(password) => {
+                (None, password.hash_blocking().await?, "imported")
+            }
+            InitialPassword::Hash(phc) => (None, phc.expose().to_owned(), "imported_hash"),
+        };
         let mut tx = self.begin().await?;
         let tenant_id = tenant_id(&mut tx, tenant).await?;
         let id: i64 = sqlx::query_scalar(
@@ -79,14 +94,14 @@ impl Store {
             action: "user.create",
             tenant: Some(tenant.as_str()),
             target: user.as_str(),
-            details: json!({ "grants": grants }),
+            details: json!({ "grants": grants, "password": origin }),
         };
         audit::record(&mut tx, actor, change).await?;
         tx.commit().await.map_err(Error::db("commit the user"))?;
-        Ok(NewCredentials {
+        Ok(generated.map(|password| NewCredentials {
             username: user.as_str().to_owned(),
             password,
-        })
+        }))
     }
 
     /// The tenant's users with their grants, by name.
@@ -107,7 +122,7 @@ impl Store {
         .map_err(Error::db("list users"))?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let grants: Vec<GrantRow> = sqlx::query_as(
-            "SELECT user_id, prefix, can_read, can_write FROM grants
+            "SELECT user_id, prefix, can_read, can_write, can_manage FROM grants
              WHERE user_id = ANY($1) ORDER BY prefix",
         )
         .bind(&ids)
@@ -241,13 +256,14 @@ pub(super) async fn insert_grant(
     grant: &Grant,
 ) -> Result<()> {
     let inserted = sqlx::query(
-        "INSERT INTO grants (user_id, prefix, can_read, can_write) VALUES ($1, $2, $3, $4)
+        "INSERT INTO grants (user_id, prefix, can_read, can_write, can_manage) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (user_id, prefix) DO NOTHING",
     )
     .bind(user_id)
     .bind(grant.prefix.as_str())
     .bind(grant.read)
     .bind(grant.write)
+    .bind(grant.manage)
     .execute(conn)
     .await
     .map_err(Error::db("store the grant"))?;
@@ -266,5 +282,6 @@ fn grant_from_row(tenant: &TenantName, row: &GrantRow) -> Grant {
         prefix,
         read: row.can_read,
         write: row.can_write,
+        manage: row.can_manage,
     }
 }

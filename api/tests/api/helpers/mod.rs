@@ -351,6 +351,26 @@ impl TestApp {
             .expect("the data plane answers")
     }
 
+    /// `POST /topic/{topic}` with a JSON body and `Idempotency-Key: key`.
+    pub async fn produce_with_key(
+        &self,
+        user: &str,
+        password: &str,
+        topic: &str,
+        key: &str,
+        body: &str,
+    ) -> Response {
+        self.data
+            .post(format!("{}/topic/{topic}", self.public_url))
+            .basic_auth(user, Some(password))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("the data plane answers")
+    }
+
     /// Runs the `curl` binary with the test CA and `args`: real users' own
     /// client, for what reqwest hides (HTTP versions, connection reuse).
     pub async fn curl(&self, args: &[&str]) -> Output {
@@ -618,6 +638,48 @@ impl TestApp {
             Some(body),
         )
         .await
+    }
+}
+
+impl TestApp {
+    /// `{method} /topics{rest}` on the data plane, over TLS: the
+    /// self-service topic routes.
+    async fn self_service_topics(
+        &self,
+        method: reqwest::Method,
+        (user, password): (&str, &str),
+        rest: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let url = format!("{}/topics{rest}", self.public_url);
+        let mut request = self
+            .data
+            .request(method, url)
+            .basic_auth(user, Some(password));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("the data plane answers")
+    }
+
+    /// `GET /topics`: the topics the user's grants cover.
+    pub async fn get_own_topics(&self, user: &str, password: &str) -> Response {
+        self.self_service_topics(reqwest::Method::GET, (user, password), "", None)
+            .await
+    }
+
+    /// `POST /topics` with `body` (`{"name": …, "partitions": …}`), under a
+    /// `manage` grant.
+    pub async fn post_own_topic(&self, user: &str, password: &str, body: &Value) -> Response {
+        self.self_service_topics(reqwest::Method::POST, (user, password), "", Some(body))
+            .await
+    }
+
+    /// `DELETE /topics/{topic}`, under a `manage` grant.
+    pub async fn delete_own_topic(&self, user: &str, password: &str, topic: &str) -> Response {
+        let rest = format!("/{topic}");
+        self.self_service_topics(reqwest::Method::DELETE, (user, password), &rest, None)
+            .await
     }
 }
 
