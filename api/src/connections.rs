@@ -148,6 +148,14 @@ impl Connections {
         } else {
             return;
         };
+        // Small writes go out at once. With Nagle's algorithm on, a write
+        // that follows an unacknowledged one (the second TLS record of an
+        // HTTP/2 response, a WebSocket frame after the last, an SSE event)
+        // waits for the peer's delayed ACK: tens of milliseconds per
+        // exchange, and seconds behind a busy HTTP/2 connection.
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+        }
         let Ok(peer) = tcp.peer_addr() else { return };
         match self.admit(peer.ip()) {
             Ok(slot) => {

@@ -22,6 +22,7 @@ pub use response::render_messages;
 pub use response::OutMessage;
 pub use retention::spawn_group_retention;
 pub use service::{Delivery, Parts, Poll, Service};
+pub use wakeups::Waiter;
 
 use crate::auth::{Access, Admitted};
 use crate::error::ApiError;

@@ -20,7 +20,7 @@ use tenancy::{GroupName, Store, TenantName, TopicName};
 use super::admission::ConsumeAdmission;
 use super::dead_letters;
 use super::query::{AckMode, ConsumeParams};
-use super::wakeups::Wakeups;
+use super::wakeups::{Waiter, Wakeups};
 use crate::auth::Principal;
 use crate::config::ConsumeSettings;
 use crate::error::ApiError;
@@ -53,6 +53,10 @@ pub struct Delivery {
 /// One batch's poll: what to read, and what may cut its wait short.
 #[derive(Debug)]
 pub struct Poll<'a, S> {
+    /// Manual mode: the caller's registration for the group's settles,
+    /// kept across batches so that a settle between two polls is not
+    /// lost (a stream's). A poll without one registers for itself.
+    pub settles: Option<&'a mut Waiter>,
     pub params: &'a ConsumeParams,
     /// Ends the wait between attempts (with nothing delivered): a stream's
     /// client went away, or its user must be checked again.
@@ -539,6 +543,7 @@ impl Service {
             params,
             stop: std::future::pending(),
             recheck: None,
+            settles: None,
         };
         self.poll(principal, topic, poll).await
     }
@@ -559,6 +564,7 @@ impl Service {
             params,
             stop,
             recheck,
+            settles,
         } = poll;
         tokio::pin!(stop);
         let tenant = &principal.tenant;
@@ -569,8 +575,14 @@ impl Service {
             .await?;
         // In manual mode a group's partitions may all be leased: a settle
         // on this node wakes the wait at once.
-        let settles = matches!(params.ack, AckMode::Manual { .. })
-            .then(|| self.wakeups.wait_on(tenant, &params.group, topic));
+        let mut own = None;
+        let mut settles = match settles {
+            Some(waiter) => Some(waiter),
+            None if matches!(params.ack, AckMode::Manual { .. }) => {
+                Some(own.insert(self.wait_on(tenant, &params.group, topic)))
+            }
+            None => None,
+        };
         let deadline = Instant::now() + params.wait;
         let mut retries = 0;
         let batch = loop {
@@ -602,7 +614,7 @@ impl Service {
             }
             let next = recheck.map_or(deadline, |every| deadline.min(Instant::now() + every));
             let settled = async {
-                match &settles {
+                match settles.as_deref_mut() {
                     Some(waiter) => waiter.settled().await,
                     None => std::future::pending().await,
                 }
@@ -618,6 +630,12 @@ impl Service {
         };
         self.account(principal, &batch);
         Ok(batch)
+    }
+
+    /// Registers for the settles of `group` on this node, for a consumer
+    /// that polls many times (a stream).
+    pub fn wait_on(&self, tenant: &TenantName, group: &GroupName, topic: &TopicName) -> Waiter {
+        self.wakeups.wait_on(tenant, group, topic)
     }
 
     /// Checks that the topic exists (404 `topic_not_found` if not), as a

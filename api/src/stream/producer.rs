@@ -201,7 +201,15 @@ pub async fn run(ctx: Arc<StreamCtx>, window: Option<Arc<Window>>, tx: mpsc::Sen
 
 async fn feed(ctx: &StreamCtx, window: Option<&Window>, tx: &mpsc::Sender<Out>) -> End {
     let mut last_write = Instant::now();
-    let recheck = matches!(ctx.params.ack, AckMode::Manual { .. }).then_some(MANUAL_RECHECK);
+    let manual = matches!(ctx.params.ack, AckMode::Manual { .. });
+    let recheck = manual.then_some(MANUAL_RECHECK);
+    // Registered for the stream's whole life: an ack made while a batch is
+    // being written still wakes the next poll.
+    let mut settles = manual.then(|| {
+        ctx.deps
+            .consume
+            .wait_on(&ctx.principal().tenant, &ctx.params.group, &ctx.topic)
+    });
     loop {
         if ctx.deps.shutdown.is_draining() {
             return End::Shutdown;
@@ -230,6 +238,7 @@ async fn feed(ctx: &StreamCtx, window: Option<&Window>, tx: &mpsc::Sender<Out>) 
                     params: &params,
                     stop: interrupted(ctx, window, tx, &woke),
                     recheck,
+                    settles: settles.as_mut(),
                 };
                 match ctx.deps.consume.poll(&principal, &ctx.topic, poll).await {
                     Err(err) => return End::Failed(err),
