@@ -11,10 +11,14 @@
 //!
 //! WebSocket upgrades (101) are never encoded by actix.
 
-use actix_web::body::{BodySize, MessageBody};
+use actix_web::body::{BodySize, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
+use actix_web::ResponseError as _;
+
+use crate::error::{ApiError, Code};
 
 pub use actix_web::middleware::Compress;
 
@@ -50,14 +54,26 @@ pub async fn keep_small_and_streams_plain(
 }
 
 /// Outside [`Compress`]: removes the mark [`keep_small_and_streams_plain`]
-/// left, so clients see no `Content-Encoding` on plain bodies.
+/// left, so clients see no `Content-Encoding` on plain bodies; and turns
+/// the plain-text 406 [`Compress`] answers when a client refuses every
+/// coding, identity included, into our JSON error.
 pub async fn unmark_plain(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let mut res = next.call(req).await?;
+    if res.status() == StatusCode::NOT_ACCEPTABLE && !res.headers().contains_key(CONTENT_TYPE) {
+        let refusal = ApiError::Input {
+            code: Code::NotAcceptableEncoding,
+            message: "Accept-Encoding refuses every coding this server sends: \
+                      gzip, br, zstd, deflate or identity"
+                .to_owned(),
+        }
+        .error_response();
+        return Ok(res.into_response(refusal).map_into_right_body());
+    }
     if res.headers().get(CONTENT_ENCODING) == Some(&IDENTITY) {
         res.headers_mut().remove(CONTENT_ENCODING);
     }
-    Ok(res)
+    Ok(res.map_into_left_body())
 }

@@ -293,3 +293,25 @@ async fn messages_a_native_client_wrote_with_each_codec_are_read_back_through_ge
         assert_eq!(message["Value"], format!("{codec} ").repeat(2000));
     }
 }
+
+#[tokio::test]
+async fn an_accept_encoding_refusing_every_coding_gets_a_json_406() {
+    let app = TestApp::spawn().await;
+    let (_, topic, user, password) = app.tenant_with_topic(1).await;
+
+    let response = app
+        .data
+        .get(format!("{}/topic/{topic}?limit=1", app.public_url))
+        .basic_auth(&user, Some(&password))
+        .header("accept-encoding", "compress, identity;q=0")
+        .send()
+        .await
+        .unwrap();
+
+    assert_error(
+        response,
+        StatusCode::NOT_ACCEPTABLE,
+        "not_acceptable_encoding",
+    )
+    .await;
+}
