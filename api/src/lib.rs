@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod body_deadline;
 pub mod cli;
+pub mod compression;
 pub mod config;
 pub mod connections;
 pub mod consume;

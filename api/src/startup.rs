@@ -15,6 +15,7 @@ use tracing_actix_web::TracingLogger;
 use crate::admin::{self, AdminToken, MetricsToken, QuotaDefaults, Readiness};
 use crate::auth::{Authenticator, TrustedProxies, Verifier};
 use crate::body_deadline::{self, BodyReadTimeout};
+use crate::compression;
 use crate::config::{ConfigError, Settings};
 use crate::connections::{self, Connections};
 use crate::consume::{self, ConsumeAdmission};
@@ -413,6 +414,9 @@ fn public_server(
                 ErrorHandlers::new()
                     .handler(StatusCode::METHOD_NOT_ALLOWED, error::method_not_allowed),
             )
+            .wrap(from_fn(compression::keep_small_and_streams_plain))
+            .wrap(compression::Compress::default())
+            .wrap(from_fn(compression::unmark_plain))
             .wrap(from_fn(connections::limit_streams))
             .wrap(from_fn(metrics::rate_limit_headers))
             .wrap(from_fn(metrics::observe_public))

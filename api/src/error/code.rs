@@ -117,6 +117,10 @@ catalogue! {
     MessageTooLarge => ("message_too_large", PAYLOAD_TOO_LARGE, false),
     BatchTooLarge => ("batch_too_large", PAYLOAD_TOO_LARGE, false),
     ExceedsQuotaBurst => ("exceeds_quota_burst", PAYLOAD_TOO_LARGE, false),
+    // An Accept-Encoding that refuses every coding, identity included.
+    NotAcceptableEncoding => ("not_acceptable_encoding", NOT_ACCEPTABLE, false),
+    // A body in a coding the server cannot decode.
+    UnsupportedContentEncoding => ("unsupported_content_encoding", UNSUPPORTED_MEDIA_TYPE, false),
     // Too much at once: wait and retry.
     RateLimited => ("rate_limited", TOO_MANY_REQUESTS, true),
     TooManyConsumes => ("too_many_consumes", TOO_MANY_REQUESTS, true),

@@ -2,6 +2,7 @@
 //! acknowledged every message (acks=all, idempotent producer).
 
 mod announce;
+mod body;
 pub mod idempotency;
 pub mod request;
 pub mod response;
@@ -11,9 +12,8 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::middleware::Next;
-use actix_web::web::{self, BytesMut};
+use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse, ResponseError as _};
-use futures::StreamExt;
 
 pub use announce::Announcer;
 pub use idempotency::spawn_purge as spawn_idempotency_purge;
@@ -21,8 +21,7 @@ pub use request::{Format, ProduceQuery};
 pub use service::{Outcomes, Service};
 
 use crate::auth::{Access, Admitted};
-use crate::body_deadline::timeout_of;
-use crate::error::{ApiError, Code};
+use crate::error::ApiError;
 
 /// Refuses a body whose declared length is over the limit before reading
 /// it, or authenticating, or anything else.
@@ -45,34 +44,11 @@ pub async fn limit_declared_body(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
-/// Reads the body, stopping as soon as it passes the limit (a chunked body
-/// declares no length), or at the body deadline (`http.body_read_timeout`,
-/// enforced on the payload by [`crate::body_deadline`]).
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, ApiError> {
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| match timeout_of(&e) {
-            Some(timeout) => ApiError::BodyTimeout {
-                timeout_ms: timeout.as_millis(),
-            },
-            None => ApiError::Input {
-                code: Code::UnreadableBody,
-                message: format!("the request body could not be read: {e}"),
-            },
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// `POST /topic/{topic}`: parses, hands the batch to the [`Service`] and
 /// renders each message's outcome.
 #[utoipa::path(post, path = "/topic/{topic}", impl_for = produce,
     summary = "Produce: answers once Kafka has acknowledged every message",
-    description = "Writes a JSON array of messages (or, with `format=raw`, the body as one message) to a topic the caller may write; the offsets come back in request order.", tag = "data plane", security(("basic" = [])),
+    description = "Writes a JSON array of messages (or, with `format=raw`, the body as one message) to a topic the caller may write; the offsets come back in request order. The body may be compressed (`Content-Encoding: gzip`, `zstd` or `br`): the body limit counts the decompressed bytes.", tag = "data plane", security(("basic" = [])),
     params(
         ("topic" = crate::name_schemas::TopicName, Path, description = "`<tenant>.<name>`, in the caller's tenant"),
         ("format" = Option<Format>, Query, description = "`json` (default): a JSON array of messages; `raw`: the body is one value, byte for byte"),
@@ -88,7 +64,8 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<BytesMut, 
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
         (status = 409, description = "`idempotency_key_in_flight`: a request with this `Idempotency-Key` was still in flight at the produce deadline; retry with the same key", body = crate::error::ErrorBody),
         (status = 422, description = "`idempotency_key_reused`: the `Idempotency-Key` was used with a different request", body = crate::error::ErrorBody),
-        (status = 413, description = "Over a limit; or Kafka refused a message as too large, and then `results` (as in Failure) says which", body = crate::error::ErrorBody),
+        (status = 415, description = "`unsupported_content_encoding`: a `Content-Encoding` other than gzip, zstd, br or identity", body = crate::error::ErrorBody),
+        (status = 413, description = "Over a limit (the body's, counted decompressed); or Kafka refused a message as too large, and then `results` (as in Failure) says which", body = crate::error::ErrorBody),
         (status = 429, body = crate::error::ErrorBody),
         (status = 503, description = "Some or all not written; `results` says which", body = response::Failure),
         (status = 504, description = "Some outcomes unknown; `results` says which", body = response::Failure),
@@ -107,7 +84,7 @@ pub async fn produce(
 ) -> Result<HttpResponse, ApiError> {
     let topic = user.authorize(&path, Access::Write)?;
     let key = idempotency::IdempotencyKey::from_headers(req.headers())?;
-    let body = read_body(payload, service.settings().max_body_bytes).await?;
+    let body = body::read(req.headers(), payload, service.settings().max_body_bytes).await?;
     let batch = request::parse(&query, &body, service.settings())?;
     if let Some(key) = key {
         let keyed = idempotency::Keyed {
