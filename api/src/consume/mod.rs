@@ -15,7 +15,7 @@ mod wakeups;
 use actix_web::{web, HttpResponse};
 
 pub use admission::{ConsumeAdmission, ConsumeSlot};
-pub use query::{AckMode, ConsumeParams, ConsumeQuery};
+pub use query::{AckMode, ConsumeParams, ConsumeQuery, Rendering};
 pub use receipt_purge::spawn_receipt_purge;
 pub use receipts::{ack, extend, nack};
 pub use response::render_messages;
@@ -49,6 +49,7 @@ pub const RESET_HEADER: &str = "Sluice-Cursor-Reset";
         ("group" = Option<crate::name_schemas::GroupName>, Query, description = "A group of the tenant; the user's own unless given"),
         ("wait" = Option<u64>, Query, description = "Long poll, in ms: 0 (the default) up to `consume.max_wait` (default 30 s)"),
         ("encoding" = Option<crate::encoding::Encoding>, Query, description = "`base64`: keys, values and header values are base64"),
+        ("value" = Option<String>, Query, description = "`string` (the default): `Value` is a string. `json`: a value that parses as JSON goes out as that JSON (object, array, number, …); one that does not stays a string marked `\"ValueEncoding\":\"string\"` (or `base64` if not UTF-8). Not with `encoding=base64` (400 `invalid_query`)", example = "json"),
         ("ack" = Option<String>, Query, description = "`auto` (the default): each message is delivered once per group, the position moving before the answer is written. `manual`: at least once; the messages stay leased under the `Sluice-Receipt` until acked, and are delivered again after `visibility`", example = "manual"),
         ("visibility" = Option<u64>, Query, description = "With `ack=manual`: how long the messages stay leased, in ms: 1 up to `consume.max_visibility` (default 12 h); `consume.visibility_timeout` (default 30 s) unless given"),
     ),
@@ -79,5 +80,5 @@ pub async fn consume(
     let topic = user.authorize(&path, Access::Read)?;
     let params = query.validate(service.settings(), &user.username)?;
     let delivery = service.consume(&user, &topic, &params).await?;
-    Ok(response::render(&topic, delivery, params.encoding))
+    Ok(response::render(&topic, delivery, params.rendering))
 }

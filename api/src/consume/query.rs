@@ -20,6 +20,7 @@ pub struct ConsumeQuery {
     encoding: Encoding,
     ack: Option<String>,
     visibility: Option<String>,
+    value: Option<String>,
 }
 
 /// How a GET's messages are settled.
@@ -40,8 +41,17 @@ pub struct ConsumeParams {
     pub limit: usize,
     pub group: GroupName,
     pub wait: Duration,
-    pub encoding: Encoding,
+    pub rendering: Rendering,
     pub ack: AckMode,
+}
+
+/// How messages are written out: `encoding` for keys, values and headers,
+/// and whether values that parse as JSON go out parsed (`value=json`), so
+/// that a JSON client need not parse a string inside its JSON.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rendering {
+    pub encoding: Encoding,
+    pub json_values: bool,
 }
 
 impl ConsumeQuery {
@@ -53,6 +63,7 @@ impl ConsumeQuery {
         encoding: Encoding,
         ack: Option<String>,
         visibility: Option<String>,
+        value: Option<String>,
     ) -> Self {
         Self {
             limit,
@@ -61,6 +72,7 @@ impl ConsumeQuery {
             encoding,
             ack,
             visibility,
+            value,
         }
     }
 }
@@ -119,8 +131,34 @@ impl ConsumeQuery {
             limit,
             group,
             wait,
-            encoding: self.encoding,
+            rendering: self.rendering()?,
             ack: self.ack_mode(settings)?,
+        })
+    }
+
+    /// `value=json` or `value=string` (the default). JSON values with
+    /// `encoding=base64` are refused: base64 says "every value is bytes",
+    /// `value=json` says "parse them", and one answer cannot do both.
+    fn rendering(&self) -> Result<Rendering, ApiError> {
+        let json_values = match self.value.as_deref() {
+            None | Some("string") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(bad(
+                    Code::InvalidQuery,
+                    format!("value must be 'string' or 'json', not '{other}'"),
+                ))
+            }
+        };
+        if json_values && self.encoding == Encoding::Base64 {
+            return Err(bad(
+                Code::InvalidQuery,
+                "value=json cannot be combined with encoding=base64".into(),
+            ));
+        }
+        Ok(Rendering {
+            encoding: self.encoding,
+            json_values,
         })
     }
 
@@ -202,7 +240,33 @@ mod tests {
             encoding: Encoding::None,
             ack: None,
             visibility: None,
+            value: None,
         }
+    }
+
+    #[test]
+    fn value_is_string_unless_json_is_asked_for_and_never_json_with_base64() {
+        let mut q = query(None, None, None);
+        assert!(
+            !q.validate(&settings(), "acme.app")
+                .unwrap()
+                .rendering
+                .json_values
+        );
+        q.value = Some("json".into());
+        assert!(
+            q.validate(&settings(), "acme.app")
+                .unwrap()
+                .rendering
+                .json_values
+        );
+        q.encoding = Encoding::Base64;
+        let err = q.validate(&settings(), "acme.app").unwrap_err();
+        assert_eq!(err.code().as_str(), "invalid_query");
+        q.encoding = Encoding::None;
+        q.value = Some("yaml".into());
+        let err = q.validate(&settings(), "acme.app").unwrap_err();
+        assert_eq!(err.code().as_str(), "invalid_query");
     }
 
     #[test]

@@ -15,7 +15,6 @@ use tokio::sync::mpsc;
 use super::end::End;
 use super::producer::Out;
 use crate::consume::render_messages;
-use crate::encoding::Encoding;
 
 /// What opens every stream: how long a client should wait before it
 /// reconnects, and a comment so that the client sees the stream at once.
@@ -23,7 +22,11 @@ const PREAMBLE: &str = "retry: 1000\n: connected\n\n";
 
 /// The events of one batch. `data:` is one line: the JSON has no raw
 /// newlines.
-pub fn batch(topic: &TopicName, delivery: crate::consume::Delivery, encoding: Encoding) -> String {
+pub fn batch(
+    topic: &TopicName,
+    delivery: crate::consume::Delivery,
+    encoding: crate::consume::Rendering,
+) -> String {
     let receipt = delivery.receipt.map(|r| r.to_string());
     let mut events = String::new();
     for message in render_messages(topic, delivery, encoding) {
@@ -55,7 +58,7 @@ fn ending(end: &End) -> Option<String> {
 pub fn events(
     rx: mpsc::Receiver<Out>,
     topic: TopicName,
-    encoding: Encoding,
+    encoding: crate::consume::Rendering,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> {
     let start = futures::stream::once(async { Ok(Bytes::from_static(PREAMBLE.as_bytes())) });
     let rest = futures::stream::unfold(Some(rx), move |rx| {

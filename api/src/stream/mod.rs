@@ -57,6 +57,8 @@ pub struct StreamQuery {
     encoding: Encoding,
     ack: Option<String>,
     visibility: Option<String>,
+    /// `json`: values that parse as JSON go out as JSON, as a GET's.
+    value: Option<String>,
     /// WebSocket only: the first credit.
     credit: Option<String>,
 }
@@ -81,6 +83,7 @@ impl StreamQuery {
             self.encoding,
             ack,
             self.visibility.clone(),
+            self.value.clone(),
         )
         .validate(service.settings(), username)
     }
@@ -194,6 +197,7 @@ async fn open(
         ("limit" = Option<u64>, Query, description = "Messages per batch at most: 1 up to `consume.max_limit`; 100 unless given"),
         ("group" = Option<crate::name_schemas::GroupName>, Query, description = "A group of the tenant; the user's own unless given"),
         ("encoding" = Option<crate::encoding::Encoding>, Query, description = "`base64`: keys, values and header values are base64"),
+        ("value" = Option<String>, Query, description = "`json`: values that parse as JSON go out as JSON, as with a GET; not with `encoding=base64`"),
         ("ack" = Option<String>, Query, description = "`auto` (the default) or `manual`, as on a GET", example = "auto"),
         ("visibility" = Option<u64>, Query, description = "With `ack=manual`: how long each batch stays leased, in ms"),
     ),
@@ -221,7 +225,7 @@ pub async fn sse(
         });
     }
     let params = query.params(&handles.consume, &user.username, "auto")?;
-    let encoding = params.encoding;
+    let encoding = params.rendering;
     let ctx = open(&req, &user, topic, params, &handles).await?;
     let (tx, rx) = mpsc::channel(1);
     let topic = ctx.topic.clone();
@@ -243,6 +247,7 @@ pub async fn sse(
         ("limit" = Option<u64>, Query, description = "Messages per frame at most: 1 up to `consume.max_limit`; 100 unless given"),
         ("group" = Option<crate::name_schemas::GroupName>, Query, description = "A group of the tenant; the user's own unless given"),
         ("encoding" = Option<crate::encoding::Encoding>, Query, description = "`base64`: keys, values and header values are base64"),
+        ("value" = Option<String>, Query, description = "`json`: values that parse as JSON go out as JSON, as with a GET; not with `encoding=base64`"),
         ("ack" = Option<String>, Query, description = "`manual` (the default here) or `auto`", example = "manual"),
         ("visibility" = Option<u64>, Query, description = "With `ack=manual`: how long each frame's messages stay leased, in ms"),
         ("credit" = Option<u64>, Query, description = "The first credit: unacked messages the server may hold out, 0 up to 100000; 1000 unless given"),
@@ -268,7 +273,7 @@ pub async fn ws(
     let topic = user.authorize(&path, Access::Read)?;
     let params = query.params(&handles.consume, &user.username, "manual")?;
     let credit = query.credit()?;
-    let encoding = params.encoding;
+    let encoding = params.rendering;
     if !is_upgrade(&req) {
         return Err(ApiError::Input {
             code: Code::UpgradeRequired,

@@ -17,7 +17,6 @@ use super::frames::{BatchFrame, ClientFrame, ErrorFrame, Settle, SettledFrame};
 use super::producer::{self, Out, StreamCtx};
 use super::window::Window;
 use crate::consume::render_messages;
-use crate::encoding::Encoding;
 
 /// Malformed frames a connection may send before it is closed.
 const MAX_STRIKES: u32 = 3;
@@ -32,7 +31,7 @@ pub async fn serve(
     window: Arc<Window>,
     mut session: Session,
     mut frames: AggregatedMessageStream,
-    encoding: Encoding,
+    encoding: crate::consume::Rendering,
 ) {
     let (tx, mut rx) = mpsc::channel(1);
     actix_web::rt::spawn(producer::run(ctx.clone(), Some(window.clone()), tx));

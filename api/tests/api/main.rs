@@ -23,6 +23,7 @@ mod groups;
 mod helpers;
 mod idempotency;
 mod imported_credentials;
+mod json_values;
 mod loadtest_smoke;
 mod login_isolation;
 mod logs;
