@@ -76,6 +76,7 @@ catalogue! {
     KafkaRefused => ("kafka_refused", BAD_REQUEST, false),
     InvalidSeek => ("invalid_seek", BAD_REQUEST, false),
     InvalidDeadLetters => ("invalid_dead_letters", BAD_REQUEST, false),
+    InvalidFilter => ("invalid_filter", BAD_REQUEST, false),
     InvalidCredit => ("invalid_credit", BAD_REQUEST, false),
     InvalidFrame => ("invalid_frame", BAD_REQUEST, false),
     InvalidPassword => ("invalid_password", BAD_REQUEST, false),

@@ -4,6 +4,7 @@
 //! routes on `/topic/{topic}/groups` ([`handlers`]); and the lag gauge
 //! kept for every group with cursors ([`lag`]).
 
+pub mod filter;
 pub mod handlers;
 mod lag;
 mod policy;
