@@ -155,6 +155,10 @@ impl Admin {
         Ok(Self {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
+                // A few provisioning calls, spread over a run: reusing an
+                // idle connection races the admin listener's keep-alive
+                // timeout ("connection closed before message completed").
+                .pool_max_idle_per_host(0)
                 .build()?,
             base: base.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
