@@ -76,13 +76,7 @@ impl Service {
         topic: &TopicName,
         batch: Vec<OutgoingMessage>,
     ) -> Result<Outcomes, ApiError> {
-        let bytes: usize = batch.iter().map(request::size).sum();
-        self.quotas
-            .charge_before(&principal.tenant, principal.quota, bytes as u64)?;
-        self.check_partitions(topic, &batch).await?;
-        let outcomes = self.send(topic, &batch).await;
-        self.record(principal, topic, &batch, &outcomes);
-        Ok(outcomes)
+        self.charge_send_record(principal, topic, batch, true).await
     }
 
     /// Like [`Service::produce`], but waits for every delivery report
@@ -96,11 +90,28 @@ impl Service {
         topic: &TopicName,
         batch: Vec<OutgoingMessage>,
     ) -> Result<Outcomes, ApiError> {
+        self.charge_send_record(principal, topic, batch, false)
+            .await
+    }
+
+    /// The one produce path: charge the bytes, check the partitions, send
+    /// (cut at the deadline or not), count what Kafka answered.
+    async fn charge_send_record(
+        &self,
+        principal: &Principal,
+        topic: &TopicName,
+        batch: Vec<OutgoingMessage>,
+        at_deadline: bool,
+    ) -> Result<Outcomes, ApiError> {
         let bytes: usize = batch.iter().map(request::size).sum();
         self.quotas
             .charge_before(&principal.tenant, principal.quota, bytes as u64)?;
         self.check_partitions(topic, &batch).await?;
-        let outcomes = self.producer.send_batch(topic.as_str(), &batch).await;
+        let outcomes = if at_deadline {
+            self.send(topic, &batch).await
+        } else {
+            self.producer.send_batch(topic.as_str(), &batch).await
+        };
         self.record(principal, topic, &batch, &outcomes);
         Ok(outcomes)
     }
