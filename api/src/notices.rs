@@ -82,12 +82,17 @@ pub fn spawn(store: &Store, caches: Caches) {
                             caches.topics.forget(&notice.target).await;
                             caches.watermarks.forget(&notice.target);
                             caches.consumption.forget_cursors();
+                            caches.consumption.forget_filters();
+                        }
+                        "group" if notice.action == "group.filter" => {
+                            caches.consumption.forget_filters();
                         }
                         // A group deleted (by an operator or the retention):
                         // its next GET must create it and its cursors again.
                         "group" if notice.action != "group.reset" => {
                             caches.admission.forget_groups();
                             caches.consumption.forget_cursors();
+                            caches.consumption.forget_filters();
                         }
                         _ => {}
                     }

@@ -4,6 +4,7 @@
 
 mod admission;
 mod dead_letters;
+mod filters;
 mod query;
 mod receipt_purge;
 mod receipts;
@@ -31,6 +32,10 @@ use crate::error::ApiError;
 /// behind retention.
 pub const SKIPPED_HEADER: &str = "Sluice-Skipped-Messages";
 
+/// The header that reports messages read and skipped because they did not
+/// match the group's filter on the topic.
+pub const FILTERED_HEADER: &str = "Sluice-Filtered-Messages";
+
 /// The header that carries a manual-mode answer's receipt.
 pub const RECEIPT_HEADER: &str = "Sluice-Receipt";
 
@@ -57,6 +62,7 @@ pub const RESET_HEADER: &str = "Sluice-Cursor-Reset";
         (status = 200, description = "Up to `limit` messages; each delivered once per group", body = Vec<OutMessage>,
             headers(
                 ("Sluice-Skipped-Messages" = i64, description = "messages skipped because the group's position had fallen behind retention (0 with Sluice-Cursor-Reset)"),
+                ("Sluice-Filtered-Messages" = u64, description = "messages read and skipped because they did not match the group's filter on the topic (see `PUT /topic/{topic}/groups/{group}`); their bytes count against the tenant's byte quota"),
                 ("Sluice-Cursor-Reset" = String, description = "`truncated`: the group's position lay beyond the end of the log and moved to the end"),
                 ("Sluice-Receipt" = String, description = "`ack=manual` with messages: the receipt to ack, nack or extend them with"),
             )),

@@ -12,7 +12,7 @@ use actix_web::HttpResponse;
 use tenancy::TopicName;
 
 use super::query::Rendering;
-use super::{Delivery, RECEIPT_HEADER, RESET_HEADER, SKIPPED_HEADER};
+use super::{Delivery, FILTERED_HEADER, RECEIPT_HEADER, RESET_HEADER, SKIPPED_HEADER};
 use crate::encoding::Encoding;
 use crate::kafka::ConsumedMessage;
 
@@ -28,6 +28,9 @@ pub fn render(topic: &TopicName, delivery: Delivery, rendering: Rendering) -> Ht
     }
     if delivery.reset {
         response.insert_header((RESET_HEADER, "truncated"));
+    }
+    if delivery.filtered.messages > 0 {
+        response.insert_header((FILTERED_HEADER, delivery.filtered.messages.to_string()));
     }
     if let Some(receipt) = delivery.receipt {
         response.insert_header((RECEIPT_HEADER, receipt.to_string()));

@@ -19,6 +19,7 @@ use tenancy::{GroupName, Store, TenantName, TopicName};
 
 use super::admission::ConsumeAdmission;
 use super::dead_letters;
+use super::filters::{self, GroupFilters, Skipped};
 use super::query::{AckMode, ConsumeParams};
 use super::wakeups::{Waiter, Wakeups};
 use crate::auth::Principal;
@@ -30,6 +31,11 @@ use crate::kafka::{
 };
 use crate::ratelimit::TenantLimits;
 use crate::shutdown::Shutdown;
+
+/// Attempts in a row that a poll without `wait` makes while everything it
+/// reads is filtered out: a bound on the work one GET does for a filter
+/// that matches nothing.
+const MAX_FILTER_PASSES: u32 = 16;
 
 /// What one GET delivered.
 #[derive(Debug, Default)]
@@ -48,6 +54,9 @@ pub struct Delivery {
     /// Ranges sent to the dead-letter topic by this attempt: more may be
     /// deliverable behind them at once.
     pub dead_lettered: usize,
+    /// Messages read and skipped because they did not match the group's
+    /// filter on the topic: the cursor moved past them.
+    pub filtered: Skipped,
 }
 
 /// One batch's poll: what to read, and what may cut its wait short.
@@ -92,6 +101,8 @@ pub struct Service {
     /// Wakes manual-mode consumers of a group when a settle on this node
     /// frees its partitions.
     pub(super) wakeups: Arc<Wakeups>,
+    /// The groups' filters, as this node last looked them up.
+    filters: GroupFilters,
 }
 
 impl std::fmt::Debug for Service {
@@ -109,6 +120,7 @@ impl std::fmt::Debug for Parts {
 impl Service {
     pub fn new(parts: Parts) -> Self {
         Self {
+            filters: GroupFilters::new(parts.store.clone()),
             parts,
             known_cursors: Cache::builder()
                 .max_capacity(100_000)
@@ -145,10 +157,16 @@ impl Service {
         self.known_cursors.invalidate_all();
     }
 
+    /// Forgets the groups' filters: one changed (a `group.filter` notice).
+    pub fn forget_filters(&self) {
+        self.filters.forget();
+    }
+
     /// Forgets everything cached that notices keep fresh: known cursor
-    /// rows and the recently read messages.
+    /// rows, the groups' filters and the recently read messages.
     pub fn forget_all(&self) {
         self.forget_cursors();
+        self.forget_filters();
         self.parts.readers.recent().forget_all();
     }
 
@@ -217,7 +235,9 @@ impl Service {
         let dead_letters = self
             .dead_letters_for(tenant, group, &leased, params.ack)
             .await?;
-        let mut reads: Vec<(i32, ReadOutcome)> = Vec::new();
+        let filter = self.filters.of(tenant, group, topic).await?;
+        let mut reads: Vec<(&LeasedPartition, ReadOutcome)> = Vec::new();
+        let mut filtered = Skipped::default();
         let mut delivered = 0usize;
         let mut bytes = 0usize;
         let mut dead_lettered = 0usize;
@@ -228,11 +248,16 @@ impl Service {
             {
                 break;
             }
+            let scan = if filter.is_some() {
+                remaining.max(filters::SCAN_AT_LEAST)
+            } else {
+                remaining
+            };
             let read = self
                 .read_leased(
                     topic,
                     partition,
-                    remaining,
+                    scan,
                     max_bytes.saturating_sub(bytes),
                     deadline,
                     params.ack,
@@ -251,6 +276,11 @@ impl Service {
                     break;
                 }
             };
+            if let Some(filter) = &filter {
+                // Before dead-lettering: only what the group would have
+                // been given can have failed it.
+                filtered.add(filters::skip_unmatched(filter, &mut outcome, remaining));
+            }
             if let Some(policy) = dead_letters
                 .as_ref()
                 .filter(|d| partition.deliveries > d.max_deliveries)
@@ -278,26 +308,28 @@ impl Service {
                 .iter()
                 .map(ConsumedMessage::size)
                 .sum::<usize>();
-            reads.push((partition.partition, outcome));
+            reads.push((partition, outcome));
         }
-        let advances = advances(&reads, &leased, params.ack);
-        let read: Vec<i32> = reads.iter().map(|(partition, _)| *partition).collect();
+        let advances = advances(&reads, params.ack);
+        let read: Vec<i32> = reads.iter().map(|(leased, _)| leased.partition).collect();
         let holder = lease.holder();
         // The cursors move (or the ranges are held under the receipt)
         // before a single byte of the answer is written.
         let settled = match params.ack {
             AckMode::Auto => lease.commit(&advances, &read).await?,
             AckMode::Manual { visibility } => {
-                let ranges = held_ranges(&reads, &leased);
+                let ranges = held_ranges(&reads);
                 lease.hold(visibility, &ranges, &advances, &read).await?
             }
         };
         let mut batch = Delivery {
             dead_lettered,
+            filtered,
             ..Delivery::default()
         };
         let mut from_cache = 0usize;
-        for ((partition, outcome), leased) in reads.into_iter().zip(&leased) {
+        for (leased, outcome) in reads {
+            let partition = leased.partition;
             if !settled.kept.contains(&partition) {
                 // The lease expired and another GET took the partition
                 // over: it delivers these messages, this one must not.
@@ -413,35 +445,29 @@ impl Service {
 /// Where each read partition's cursor goes. In manual mode a partition
 /// that delivered messages keeps its cursor (its range is held under the
 /// receipt instead); one that delivered nothing moves past what it read.
-fn advances(
-    reads: &[(i32, ReadOutcome)],
-    leased: &[LeasedPartition],
-    ack: AckMode,
-) -> Vec<(i32, i64)> {
+fn advances(reads: &[(&LeasedPartition, ReadOutcome)], ack: AckMode) -> Vec<(i32, i64)> {
     reads
         .iter()
-        .zip(leased)
-        .filter(|((_, outcome), _)| ack == AckMode::Auto || outcome.messages.is_empty())
-        .filter(|((_, outcome), leased)| outcome.next_cursor != leased.next_offset)
-        .map(|((partition, outcome), _)| (*partition, outcome.next_cursor))
+        .filter(|(_, outcome)| ack == AckMode::Auto || outcome.messages.is_empty())
+        .filter(|(leased, outcome)| outcome.next_cursor != leased.next_offset)
+        .map(|(leased, outcome)| (leased.partition, outcome.next_cursor))
         .collect()
 }
 
 /// The ranges a manual-mode GET delivered: from the cursor (or, past
 /// messages lost to retention, the first offset read) to after the last
 /// offset read.
-fn held_ranges(reads: &[(i32, ReadOutcome)], leased: &[LeasedPartition]) -> Vec<HeldRange> {
+fn held_ranges(reads: &[(&LeasedPartition, ReadOutcome)]) -> Vec<HeldRange> {
     reads
         .iter()
-        .zip(leased)
-        .filter(|((_, outcome), _)| !outcome.messages.is_empty())
-        .map(|((partition, outcome), leased)| {
+        .filter(|(_, outcome)| !outcome.messages.is_empty())
+        .map(|(leased, outcome)| {
             let first_read = outcome
                 .first_read
                 .or_else(|| outcome.messages.first().map(|m| m.offset))
                 .unwrap_or(leased.next_offset);
             HeldRange {
-                partition: *partition,
+                partition: leased.partition,
                 first: if outcome.skipped > 0 {
                     first_read
                 } else {
@@ -585,7 +611,9 @@ impl Service {
         };
         let deadline = Instant::now() + params.wait;
         let mut retries = 0;
-        let batch = loop {
+        let mut filter_passes = 0;
+        let mut filtered = Skipped::default();
+        let mut batch = loop {
             if marks.retired() {
                 // The cache dropped these marks (the topic changed, or
                 // notices may have been lost): go on with fresh ones if
@@ -601,9 +629,23 @@ impl Service {
             let batch = self
                 .attempt(principal, &params.group, topic, &marks, params)
                 .await?;
+            filtered.add(batch.filtered);
             if batch.dead_lettered > 0 && batch.messages.is_empty() && retries < 3 {
                 // The partition moved past its dead letters: look again.
                 retries += 1;
+                continue;
+            }
+            if batch.filtered.messages > 0
+                && batch.messages.is_empty()
+                && (filter_passes < MAX_FILTER_PASSES || Instant::now() < deadline)
+                && !self.parts.shutdown.is_draining()
+            {
+                // Everything read was filtered out, and more may wait
+                // behind it that no watermark change would announce. The
+                // long poll goes on reading (each pass charged to the
+                // tenant's byte quota); a GET without one stops after
+                // MAX_FILTER_PASSES.
+                filter_passes += 1;
                 continue;
             }
             if !batch.messages.is_empty()
@@ -628,6 +670,7 @@ impl Service {
                 () = &mut stop => break Delivery::default(),
             }
         };
+        batch.filtered = filtered;
         self.account(principal, &batch);
         Ok(batch)
     }
@@ -655,19 +698,27 @@ impl Service {
             .await?)
     }
 
-    /// Charges the delivered bytes (known only now) and counts them.
+    /// Charges the bytes read (known only now: the delivered ones and the
+    /// ones a filter skipped, which cost the node the same read) and counts
+    /// them.
     fn account(&self, principal: &Principal, batch: &Delivery) {
         let tenant = &principal.tenant;
         let bytes: usize = batch.messages.iter().map(ConsumedMessage::size).sum();
-        self.parts
-            .quotas
-            .charge_after(tenant, principal.quota, bytes as u64);
+        self.parts.quotas.charge_after(
+            tenant,
+            principal.quota,
+            bytes as u64 + batch.filtered.bytes,
+        );
         metrics::counter!("sluice_messages_consumed_total", "tenant" => tenant.to_string())
             .increment(batch.messages.len() as u64);
         metrics::counter!("sluice_bytes_consumed_total", "tenant" => tenant.to_string())
             .increment(bytes as u64);
         if batch.skipped > 0 {
             report_skipped(tenant, batch.skipped);
+        }
+        if batch.filtered.messages > 0 {
+            metrics::counter!("sluice_consume_filtered_messages_total", "tenant" => tenant.to_string())
+                .increment(batch.filtered.messages);
         }
     }
 }

@@ -5,7 +5,7 @@
 use actix_web::{get, post, put, web, HttpResponse};
 use tenancy::{Actor, GroupName, TopicName};
 
-use super::{GroupView, Groups, PolicyBody, SeekBody};
+use super::{GroupSettings, GroupView, Groups, SeekBody};
 use crate::auth::{Access, Admitted};
 use crate::error::{ApiError, ErrorBody};
 use crate::name_schemas as names;
@@ -77,14 +77,15 @@ pub async fn seek(
     Ok(HttpResponse::Ok().json(groups.one(&user.tenant, &topic, &group).await?))
 }
 
-/// Set or clear a group's dead-letter policy. The dead-letter topic must
-/// be a topic of the tenant, under the user's `write` grant. Audited as
-/// `group.dead_letters`.
+/// Set or clear a group's dead-letter policy and its filter on the topic;
+/// a field left out keeps its value. The dead-letter topic must be a topic
+/// of the tenant, under the user's `write` grant. Audited as
+/// `group.dead_letters` and `group.filter`.
 #[utoipa::path(tag = "data plane", security(("basic" = [])),
     params(("topic" = names::TopicName, Path), ("group" = names::GroupName, Path)),
-    request_body = PolicyBody,
-    responses((status = 200, description = "The group with its policy", body = GroupView),
-        (status = 400, description = "`invalid_dead_letters`, `invalid_topic`, `malformed_json`", body = ErrorBody),
+    request_body = GroupSettings,
+    responses((status = 200, description = "The group with its policy and filter", body = GroupView),
+        (status = 400, description = "`invalid_dead_letters`, `invalid_filter` (naming the position of the error), `invalid_topic`, `malformed_json`", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "no `read` on the topic, or no `write` on the dead-letter topic", body = ErrorBody),
         (status = 404, body = ErrorBody),
@@ -94,11 +95,11 @@ pub async fn seek(
 pub async fn update(
     user: Admitted,
     path: web::Path<(String, String)>,
-    body: web::Json<PolicyBody>,
+    body: web::Json<GroupSettings>,
     groups: web::Data<Groups>,
 ) -> Result<HttpResponse, ApiError> {
     let (topic, group) = target(&user, &path)?;
-    let policy = body.policy(&user, &topic)?;
-    groups.set_policy(&user, &group, &topic, policy).await?;
+    let change = body.check(&user, &topic)?;
+    groups.update(&user, &group, &topic, change).await?;
     Ok(HttpResponse::Ok().json(groups.one(&user.tenant, &topic, &group).await?))
 }

@@ -1,6 +1,7 @@
 //! Consumer groups as their tenant and the operator see and move them:
 //! the one place a group's view is built ([`view`]), a group is moved
-//! ([`seek`]) or given a dead-letter policy ([`policy`]); the data-plane
+//! ([`seek`]) or given a dead-letter policy ([`policy`]) and a filter
+//! ([`filter`]), both set through [`settings`]; the data-plane
 //! routes on `/topic/{topic}/groups` ([`handlers`]); and the lag gauge
 //! kept for every group with cursors ([`lag`]).
 
@@ -9,6 +10,7 @@ pub mod handlers;
 mod lag;
 mod policy;
 mod seek;
+mod settings;
 mod view;
 
 use std::sync::Arc;
@@ -16,8 +18,8 @@ use std::sync::Arc;
 use tenancy::Store;
 
 pub use lag::spawn_lag_gauge;
-pub use policy::PolicyBody;
 pub use seek::{Seek, SeekBody, SeekOffset};
+pub use settings::{GroupSettings, SettingsChange};
 pub use view::{DeadLettersView, GroupView, LeasedView, PartitionLag};
 
 use crate::kafka::TopicAdmin;

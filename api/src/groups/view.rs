@@ -1,6 +1,6 @@
 //! What a group looks like from outside: per partition its next offset,
 //! the high watermark, the lag and any leased range; its dead-letter
-//! policy; when it was last used. Built once, here, for the operator's
+//! policy and its filter; when it was last used. Built once, here, for the operator's
 //! `/v1/tenants/{tenant}/groups` and the tenant's `/topic/{topic}/groups`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -71,6 +71,9 @@ pub struct GroupView {
     last_used_at: Option<DateTime<Utc>>,
     /// `null` when the group has no dead-letter policy.
     dead_letters: Option<DeadLettersView>,
+    /// The group's filter on this topic, as written; `null` when it has
+    /// none (every message is delivered).
+    filter: Option<String>,
 }
 
 /// Each partition's high watermark, `None` when Kafka cannot tell.
@@ -113,6 +116,7 @@ impl Groups {
                 .or_default()
                 .push(position);
         }
+        let mut filters = self.store.group_filters(tenant).await?;
         let mut marks: HashMap<String, Option<HashMap<i32, i64>>> = HashMap::new();
         let mut views = Vec::new();
         for ((group, topic), positions) in by_group {
@@ -121,13 +125,10 @@ impl Groups {
             }
             let highs = marks.get(&topic).and_then(Option::as_ref);
             let partitions = positions.into_iter().map(|p| partition(p, highs)).collect();
-            views.push(view(
-                tenant,
-                &group,
-                Some(topic),
-                partitions,
-                records.get(&group),
-            ));
+            let filter = filters.remove(&(group.clone(), topic.clone()));
+            let mut shown = view(tenant, &group, Some(topic), partitions, records.get(&group));
+            shown.filter = filter;
+            views.push(shown);
         }
         if filter.topic.is_none() && filter.group.is_none() {
             let placed: HashSet<String> = views.iter().map(|v| v.group.clone()).collect();
@@ -220,6 +221,7 @@ fn view(
         partitions,
         last_used_at: record.map(|r| r.last_used_at),
         dead_letters,
+        filter: None,
     }
 }
 

@@ -19,6 +19,7 @@ mod docs;
 mod front_door;
 mod grants;
 mod group_caps;
+mod group_filters;
 mod groups;
 mod helpers;
 mod idempotency;

@@ -6,6 +6,7 @@ mod audit_log;
 mod credentials;
 mod cursors;
 mod grants;
+mod group_filters;
 mod group_policy;
 mod groups;
 mod idempotency;
