@@ -7,6 +7,7 @@ why it is there; none changes what Karapace does with a real Kafka broker.
 import sys
 
 import kafka.admin.client as admin_client
+import kafka.consumer.group as kafka_consumer_group
 import kafka.coordinator.base as coordinator_base
 import kafka.errors as kafka_errors
 
@@ -79,6 +80,24 @@ def _handle_join_group_response_member_id_required(self, future, send_time, resp
 
 
 coordinator_base.BaseCoordinator._handle_join_group_response = _handle_join_group_response_member_id_required
+
+
+# 3. Karapace's default `fetch_min_bytes` is -1 (and a consumer may ask for
+#    -1 in `fetch.min.bytes`), which kafka-python sends as FetchRequest
+#    min_bytes. Kafka reads any value <= 0 as "answer at once"; tansu 0.6.0
+#    converts it to u32, fails ("Storage(TryFromInt(...))" in its log) and
+#    drops the connection, so every fetch through Karapace comes back empty
+#    after the full timeout. Send 0 instead, which means the same to Kafka.
+_consumer_init = kafka_consumer_group.KafkaConsumer.__init__
+
+
+def _consumer_init_nonnegative_min_bytes(self, *topics, **configs):
+    if configs.get("fetch_min_bytes") is not None and configs["fetch_min_bytes"] < 0:
+        configs["fetch_min_bytes"] = 0
+    return _consumer_init(self, *topics, **configs)
+
+
+kafka_consumer_group.KafkaConsumer.__init__ = _consumer_init_nonnegative_min_bytes
 
 
 def main():

@@ -56,6 +56,18 @@ pub struct Args {
     /// Bootstrap of the discarding broker, for the native ceiling.
     #[arg(long)]
     pub ceiling_bootstrap: Option<String>,
+    /// Base URL of a peer to compare with: Karapace's REST proxy (plain
+    /// HTTP), against the same broker (`loadtest/run --peer karapace=PATH`
+    /// starts one).
+    #[arg(long)]
+    pub peer_url: Option<String>,
+    /// Plain-HTTP URL of a sluice node of the same cluster (TLS off), the
+    /// side of the peer comparison that pays the same transport.
+    #[arg(long)]
+    pub plain_url: Option<String>,
+    /// Pid of the plain-HTTP sluice node.
+    #[arg(long)]
+    pub plain_pid: Option<u32>,
     /// HTTP version of the connection pool.
     #[arg(long, value_enum, default_value = "h1")]
     pub http: HttpVersion,
@@ -79,7 +91,8 @@ pub struct Args {
     #[arg(long)]
     pub quick: bool,
     /// Run only these scenarios (produce, idempotency, consume, mixed,
-    /// isolation, auth, fanin, latency, ceiling, streams); all by default.
+    /// isolation, auth, memory, fanin, latency, ceiling, sweep,
+    /// sequential, peer, streams); all by default.
     /// `isolation` includes the attack runs of issues 12 and 13; `attacks`
     /// runs only those.
     #[arg(long, value_delimiter = ',')]

@@ -184,6 +184,7 @@ pub fn evaluate(report: &Report, idle_rss_kib: Option<u64>) -> Vec<Goal> {
         },
     );
     goals.extend(stream_goals(report));
+    goals.extend(performance_goals(report));
     for produce in [true, false] {
         let [alone, with, _] = crate::scenarios::isolation::names(produce);
         let iso = format!(
@@ -368,4 +369,104 @@ fn attack_goal(report: &Report, attack: Attack) -> Goal {
         ),
         met: Some(during.requests > 0 && during.ok == during.requests && ratio <= 2.0 && !gone),
     }
+}
+
+/// The goals of issue 18: the produce ceiling, batch 1 at a fleet's
+/// concurrency, the peer, HTTP/2 sequential latency and memory after load.
+fn performance_goals(report: &Report) -> Vec<Goal> {
+    use crate::cli::HttpVersion;
+    use crate::scenarios::{peer, sequential, sweep};
+    let mut goals = vec![ratio_goal(
+        report,
+        "Produce 100 B × 100 on the null broker ≥ 0.9 of the native producer (messages/s)",
+        "ceiling produce 100B x100",
+        0.9,
+    )];
+    let fleet = "Produce batch 1 at 256 connections on the null broker ≥ 0.5 of the no-op route at the same concurrency (stretch: 20k msg/s)";
+    goals.push(
+        match report.find(&sweep::produce_run(HttpVersion::H1, 256)) {
+            Some(m) => match m.ratio {
+                Some(r) => Goal {
+                    goal: fleet.to_owned(),
+                    measured: format!(
+                        "{r:.2} ({:.0} msg/s against {:.0} req/s on /_noop)",
+                        m.messages_per_s,
+                        m.messages_per_s / r
+                    ),
+                    met: Some(r >= 0.5),
+                },
+                None => missing(fleet),
+            },
+            None => missing(fleet),
+        },
+    );
+    for (run, min, goal) in [
+        (
+            peer::PRODUCE_100,
+            100.0,
+            "sluice ÷ Karapace REST proxy, produce 100 B × 100 (both plain HTTP, same broker) ≥ 100",
+        ),
+        (
+            peer::PRODUCE_1,
+            10.0,
+            "sluice ÷ Karapace REST proxy, produce batch 1 (both plain HTTP, same broker) ≥ 10",
+        ),
+    ] {
+        goals.push(match report.find(run) {
+            Some(m) if m.ratio.is_some() => ratio_goal(report, goal, run, min),
+            _ => Goal {
+                goal: goal.to_owned(),
+                measured: "not run (loadtest/run --peer karapace=PATH)".to_owned(),
+                met: None,
+            },
+        });
+    }
+    let h2 =
+        "Sequential requests over HTTP/2: p50 ≤ 1.5 × the HTTP/1.1 p50 (one connection, GET /me)";
+    goals.push(match report.find(sequential::H2_RUN) {
+        Some(m) => match (m.ratio, report.find(sequential::H1_RUN)) {
+            (Some(r), Some(h1)) => Goal {
+                goal: h2.to_owned(),
+                measured: format!(
+                    "{r:.2} (p50 {:.2} ms against {:.2} ms)",
+                    m.latency_us.p50 as f64 / 1000.0,
+                    h1.latency_us.p50 as f64 / 1000.0
+                ),
+                met: Some(r <= 1.5),
+            },
+            _ => missing(h2),
+        },
+        None => missing(h2),
+    });
+    let rss = "RSS back under 2 × idle within 30 s of idleness after load";
+    goals.push(if report.memory.is_empty() {
+        missing(rss)
+    } else {
+        let measured = report
+            .memory
+            .iter()
+            .map(|c| {
+                format!(
+                    "after {}: {:.1} → {:.1} MiB ({})",
+                    c.after,
+                    mib(c.loaded_kib),
+                    mib(c.settled_kib),
+                    c.under_twice_idle_after_s
+                        .map_or("not within 30 s".to_owned(), |s| format!("{s:.1} s"))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Goal {
+            goal: rss.to_owned(),
+            measured: format!("{measured}; idle {:.1} MiB", mib(report.memory[0].idle_kib)),
+            met: Some(
+                report
+                    .memory
+                    .iter()
+                    .all(|c| c.under_twice_idle_after_s.is_some()),
+            ),
+        }
+    });
+    goals
 }

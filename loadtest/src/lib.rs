@@ -93,6 +93,7 @@ pub async fn run(args: Args) -> Result<u64> {
         results: Vec::new(),
         notes: Vec::new(),
         progress: progress.clone(),
+        memory: Vec::new(),
     };
     let started = chrono::Utc::now();
     let machine = report::machine();
@@ -103,7 +104,8 @@ pub async fn run(args: Args) -> Result<u64> {
             idle.hwm_kib as f64 / 1024.0
         ));
     }
-    let outcome = scenarios(&mut ctx, &mut target, ceiling.as_mut()).await;
+    let idle_kib = idle.map(|s| s.rss_kib);
+    let outcome = scenarios(&mut ctx, &mut target, ceiling.as_mut(), idle_kib).await;
     progress.set_message("cleaning up");
     target.provisioner.cleanup().await;
     if let Some(c) = ceiling.as_mut() {
@@ -128,6 +130,7 @@ pub async fn run(args: Args) -> Result<u64> {
         measurements: ctx.results,
         goals: Vec::new(),
         notes: ctx.notes,
+        memory: ctx.memory,
     };
     report.goals = goals::evaluate(&report, idle.map(|s| s.rss_kib));
     println!("{}", report::table::render(&report));
@@ -148,7 +151,12 @@ pub async fn run(args: Args) -> Result<u64> {
         .sum())
 }
 
-async fn scenarios(ctx: &mut Ctx, target: &mut Target, ceiling: Option<&mut Target>) -> Result<()> {
+async fn scenarios(
+    ctx: &mut Ctx,
+    target: &mut Target,
+    mut ceiling: Option<&mut Target>,
+    idle_kib: Option<u64>,
+) -> Result<()> {
     ctx.progress.set_message("provisioning the main tenant");
     let main = target
         .provisioner
@@ -159,8 +167,14 @@ async fn scenarios(ctx: &mut Ctx, target: &mut Target, ceiling: Option<&mut Targ
         main.name, main.topic
     ));
     scenarios::noop::run(ctx, target, &main).await;
+    if ctx.args.wants("sequential") {
+        scenarios::sequential::run(ctx, target, &main).await?;
+    }
     if ctx.args.wants("produce") {
         scenarios::produce::run(ctx, target, &main).await?;
+    }
+    if ctx.args.wants("peer") {
+        scenarios::peer::run(ctx, target, &main).await?;
     }
     if ctx.args.wants("idempotency") {
         scenarios::idempotency::run(ctx, target, &main).await?;
@@ -174,10 +188,22 @@ async fn scenarios(ctx: &mut Ctx, target: &mut Target, ceiling: Option<&mut Targ
     if ctx.args.wants("auth") {
         scenarios::auth::run(ctx, target).await?;
     }
+    // Right after auth: its RSS is the first memory check.
+    if ctx.args.wants("memory") {
+        scenarios::memory::run(ctx, target, &main, idle_kib).await;
+    }
     if ctx.args.wants("ceiling") {
         if let Some(bootstrap) = ctx.args.ceiling_bootstrap.clone() {
             let observe = ceiling.as_ref().map_or(target.observe, |c| c.observe);
-            scenarios::ceiling::run(ctx, ceiling, &bootstrap, observe).await?;
+            scenarios::ceiling::run(ctx, ceiling.as_deref_mut(), &bootstrap, observe).await?;
+        }
+    }
+    if ctx.args.wants("sweep") {
+        match ceiling {
+            Some(null) => scenarios::sweep::run(ctx, null).await?,
+            None => ctx
+                .notes
+                .push("sweep: skipped, no sluice in front of a discarding broker".into()),
         }
     }
     // The read path last: a crash there must not cost the other figures.

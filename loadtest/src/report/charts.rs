@@ -49,7 +49,7 @@ fn produce_series(report: &Report) -> Vec<(String, Vec<(f64, f64)>)> {
     for m in report
         .measurements
         .iter()
-        .filter(|m| m.scenario == "produce")
+        .filter(|m| m.scenario == "produce" || m.scenario == "peer")
     {
         let (Some(bytes), Some(batch)) = (m.msg_bytes, m.batch) else {
             continue;

@@ -22,15 +22,7 @@ pub fn render(report: &Report, charts: &[Chart]) -> String {
         let _ = writeln!(s, "- {note}");
     }
     let _ = writeln!(s, "\n## Goals (reported, not asserted)\n");
-    let _ = writeln!(s, "| goal | measured | met |\n|---|---|---|");
-    for g in &report.goals {
-        let met = match g.met {
-            Some(true) => "yes",
-            Some(false) => "**no**",
-            None => "not measured",
-        };
-        let _ = writeln!(s, "| {} | {} | {met} |", g.goal, g.measured);
-    }
+    goals_table(&mut s, report);
     let _ = writeln!(s, "\n## Runs\n");
     let _ = writeln!(
         s,
@@ -74,5 +66,43 @@ pub fn render(report: &Report, charts: &[Chart]) -> String {
             let _ = writeln!(s, "![{}]({})\n\n{}\n", c.caption, c.file, c.caption);
         }
     }
+    s
+}
+
+/// The goals as one table: the goal, what it was measured against and
+/// the ratio, and whether it is met.
+fn goals_table(s: &mut String, report: &Report) {
+    let _ = writeln!(
+        s,
+        "| goal | latest figure (ratio, and its anchor) | met |\n|---|---|---|"
+    );
+    for g in &report.goals {
+        let met = match g.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "not measured",
+        };
+        let _ = writeln!(s, "| {} | {} | {met} |", g.goal, g.measured);
+    }
+}
+
+/// `summary.md`: the goals of one named run, ready to be copied into
+/// BENCHMARKS.md between its summary markers.
+pub fn summary(report: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Run of {} ({}), {}; broker {}; {}.\n",
+        report.started,
+        if report.quick {
+            "`loadtest/run --quick`"
+        } else {
+            "`loadtest/run`"
+        },
+        report.target,
+        report.broker,
+        report.machine
+    );
+    goals_table(&mut s, report);
     s
 }

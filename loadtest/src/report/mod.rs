@@ -186,6 +186,7 @@ impl Measurement {
     pub fn compare(&mut self, baseline: &Measurement, metric: &str) {
         let (mine, theirs) = match metric {
             "messages/s" => (self.messages_per_s, baseline.messages_per_s),
+            "p50" => (self.latency_us.p50 as f64, baseline.latency_us.p50 as f64),
             "p99" => (self.latency_us.p99 as f64, baseline.latency_us.p99 as f64),
             _ => (self.ok_per_s, baseline.ok_per_s),
         };
@@ -230,6 +231,8 @@ pub struct Report {
     pub goals: Vec<Goal>,
     /// Facts worth knowing about this run (idle RSS, skipped parts…).
     pub notes: Vec<String>,
+    /// RSS after load and after idling.
+    pub memory: Vec<crate::scenarios::memory::MemoryCheck>,
 }
 
 impl Report {
@@ -245,6 +248,7 @@ impl Report {
         std::fs::write(dir.join("results.json"), json)?;
         let charts = charts::draw(self, dir)?;
         std::fs::write(dir.join("report.md"), markdown::render(self, &charts))?;
+        std::fs::write(dir.join("summary.md"), markdown::summary(self))?;
         Ok(())
     }
 }
@@ -343,6 +347,7 @@ mod tests {
             measurements,
             goals: Vec::new(),
             notes: Vec::new(),
+            memory: Vec::new(),
         };
         report.goals = crate::goals::evaluate(&report, Some(20 * 1024));
         let dir = tempfile::tempdir().unwrap();

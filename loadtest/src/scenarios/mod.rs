@@ -9,11 +9,15 @@ pub mod fanin;
 pub mod idempotency;
 pub mod isolation;
 pub mod latency;
+pub mod memory;
 pub mod mixed;
 pub mod noop;
+pub mod peer;
 pub mod produce;
 pub mod requests;
+pub mod sequential;
 pub mod streams;
+pub mod sweep;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -97,6 +101,8 @@ pub struct Ctx {
     pub duration: f64,
     /// Warm-up seconds per run.
     pub warmup: f64,
+    /// The memory checks after load.
+    pub memory: Vec<memory::MemoryCheck>,
 }
 
 impl Ctx {
