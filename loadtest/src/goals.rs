@@ -404,12 +404,12 @@ fn performance_goals(report: &Report) -> Vec<Goal> {
         (
             peer::PRODUCE_100,
             100.0,
-            "sluice ÷ Karapace REST proxy, produce 100 B × 100 (both plain HTTP, same broker) ≥ 100",
+            "sluice ÷ Karapace REST proxy, produce 100 B × 100 at 16 connections (both plain HTTP, on the null broker) ≥ 100",
         ),
         (
             peer::PRODUCE_1,
             10.0,
-            "sluice ÷ Karapace REST proxy, produce batch 1 (both plain HTTP, same broker) ≥ 10",
+            "sluice ÷ Karapace REST proxy, produce batch 1 at 256 connections (both plain HTTP, on the null broker) ≥ 10",
         ),
     ] {
         goals.push(match report.find(run) {

@@ -173,9 +173,6 @@ async fn scenarios(
     if ctx.args.wants("produce") {
         scenarios::produce::run(ctx, target, &main).await?;
     }
-    if ctx.args.wants("peer") {
-        scenarios::peer::run(ctx, target, &main).await?;
-    }
     if ctx.args.wants("idempotency") {
         scenarios::idempotency::run(ctx, target, &main).await?;
     }
@@ -196,6 +193,14 @@ async fn scenarios(
         if let Some(bootstrap) = ctx.args.ceiling_bootstrap.clone() {
             let observe = ceiling.as_ref().map_or(target.observe, |c| c.observe);
             scenarios::ceiling::run(ctx, ceiling.as_deref_mut(), &bootstrap, observe).await?;
+        }
+    }
+    if ctx.args.wants("peer") {
+        match ceiling.as_deref_mut() {
+            Some(null) => scenarios::peer::run(ctx, null).await?,
+            None => ctx
+                .notes
+                .push("peer: skipped, no sluice in front of a discarding broker".into()),
         }
     }
     if ctx.args.wants("sweep") {

@@ -12,9 +12,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use secrecy::{ExposeSecret, SecretString};
 use tenancy::{Password, Scratch};
 use tokio::sync::Semaphore;
+
+/// How long a slot's argon2 working memory (19 MiB) is kept unused before
+/// it is freed: reused through a burst of logins, given back to the system
+/// once the burst is over rather than held by an idle node for good.
+const SCRATCH_IDLE: Duration = Duration::from_secs(5);
 
 /// Roughly what one verification costs; used only to size the queue so
 /// that it never holds more than the slots can verify within the deadline.
@@ -33,8 +40,11 @@ pub struct Verifier {
     queue_deadline: Duration,
     max_waiting: usize,
     waiting: AtomicUsize,
-    /// argon2 working memory, one buffer per concurrent verification.
-    scratch: Mutex<Vec<Scratch>>,
+    /// argon2 working memory, one buffer per concurrent verification, with
+    /// when it was last used.
+    scratch: Arc<Mutex<Vec<(Scratch, Instant)>>>,
+    /// [`SCRATCH_IDLE`], shorter in tests.
+    scratch_idle: Duration,
     verifications: AtomicU64,
 }
 
@@ -68,7 +78,8 @@ impl Verifier {
             queue_deadline,
             max_waiting: slots.saturating_mul(usize::try_from(per_slot).unwrap_or(usize::MAX)),
             waiting: AtomicUsize::new(0),
-            scratch: Mutex::new(Vec::with_capacity(slots)),
+            scratch: Arc::new(Mutex::new(Vec::with_capacity(slots))),
+            scratch_idle: SCRATCH_IDLE,
             verifications: AtomicU64::new(0),
         }
     }
@@ -109,6 +120,7 @@ impl Verifier {
             .lock()
             .ok()
             .and_then(|mut pool| pool.pop())
+            .map(|(scratch, _)| scratch)
             .unwrap_or_default();
         let outcome = tokio::task::spawn_blocking(move || {
             let verified = password.verify_in(hash.expose_secret(), &mut scratch);
@@ -120,15 +132,49 @@ impl Verifier {
             return Ok(false);
         };
         if let Ok(mut pool) = self.scratch.lock() {
-            pool.push(scratch);
+            pool.push((scratch, Instant::now()));
         }
+        self.free_idle_scratch_later();
         Ok(verified)
+    }
+
+    /// Frees, [`SCRATCH_IDLE`] from now, the buffers not used since. The
+    /// most recently used buffer is taken first, so a steady trickle of
+    /// logins keeps one buffer and lets the others go.
+    fn free_idle_scratch_later(&self) {
+        let pool = Arc::clone(&self.scratch);
+        let idle = self.scratch_idle;
+        tokio::spawn(async move {
+            tokio::time::sleep(idle).await;
+            if let Ok(mut pool) = pool.lock() {
+                pool.retain(|(_, used)| used.elapsed() < idle);
+            }
+        });
+    }
+
+    /// Buffers kept for the next verifications.
+    #[cfg(test)]
+    fn kept_scratch(&self) -> usize {
+        self.scratch.lock().map_or(0, |pool| pool.len())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn argon2_working_memory_is_reused_then_freed_once_logins_stop() {
+        let mut verifier = Verifier::new(2, Duration::from_secs(1));
+        verifier.scratch_idle = Duration::from_millis(300);
+        let password = Password::generate();
+        let hash: SecretString = password.hash().unwrap().into();
+        assert!(verifier.verify(&password, &hash).await.unwrap());
+        assert!(verifier.verify(&password, &hash).await.unwrap());
+        assert_eq!(verifier.kept_scratch(), 1, "one buffer, reused");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(verifier.kept_scratch(), 0, "freed once unused");
+    }
 
     #[tokio::test]
     async fn a_check_that_cannot_start_in_time_is_refused_quickly() {

@@ -1,7 +1,10 @@
 //! The peer in the same run: Karapace's REST proxy (Aiven's open-source
 //! clone of Confluent's REST Proxy) against the same broker and topic,
 //! next to a sluice node of the same cluster that serves plain HTTP, since
-//! Karapace has no TLS listener: both sides pay the same transport.
+//! Karapace has no TLS listener: both sides pay the same transport. The
+//! broker is the discarding one (tansu `null://`): tansu's memory storage
+//! caps both proxies near the same figure, which says nothing about
+//! either.
 
 use std::sync::Arc;
 
@@ -13,14 +16,18 @@ use futures::FutureExt;
 use super::{requests, size_label, Ctx, Target};
 use crate::cli::HttpVersion;
 use crate::client::Pool;
+use crate::client::Quota;
 use crate::engine::{Op, Outcome, Status};
-use crate::provision::Tenant;
 use crate::report::Spec;
 
-/// sluice's batch-1 run, compared with Karapace's.
-pub const PRODUCE_1: &str = "peer sluice produce 100B x1";
+/// sluice's batch-1 run at a fleet's concurrency, compared with Karapace's.
+pub const PRODUCE_1: &str = "peer sluice produce 100B x1 c=256";
 /// sluice's 100 × 100 B run, compared with Karapace's.
-pub const PRODUCE_100: &str = "peer sluice produce 100B x100";
+pub const PRODUCE_100: &str = "peer sluice produce 100B x100 c=16";
+
+/// (batch, requests in flight) of the runs: the report's usual 16, and
+/// batch 1 at the 256 connections of the sweep.
+const RUNS: [(usize, usize); 3] = [(1, 16), (1, 256), (100, 16)];
 
 /// The v2 produce body: `{"records":[{"value":"<base64>"},…]}`, binary
 /// embedded format, the same 100 bytes per value as sluice's runs.
@@ -90,8 +97,8 @@ async fn await_topic(karapace: &Pool, topic: &str) -> Result<()> {
 }
 
 /// Runs produce at batch 1 and 100 × 100 B through the plain-HTTP sluice
-/// and through Karapace, on the main tenant's topic.
-pub async fn run(ctx: &mut Ctx, target: &Target, tenant: &Tenant) -> Result<()> {
+/// and through Karapace, on a topic of the discarding broker's cluster.
+pub async fn run(ctx: &mut Ctx, null: &mut Target) -> Result<()> {
     let (Some(peer_url), Some(plain_url)) = (ctx.args.peer_url.clone(), ctx.args.plain_url.clone())
     else {
         ctx.notes.push(
@@ -99,22 +106,29 @@ pub async fn run(ctx: &mut Ctx, target: &Target, tenant: &Tenant) -> Result<()> 
         );
         return Ok(());
     };
-    let concurrency = ctx.args.concurrency;
-    let sluice = Pool::new(&plain_url, None, HttpVersion::H1, concurrency, 1)?;
-    let karapace = Pool::new(&peer_url, None, HttpVersion::H1, concurrency, 1)?;
+    let tenant = null
+        .provisioner
+        .tenant("peer", Quota::unlimited(), 1, 2)
+        .await?;
+    let sluice = Pool::new(&plain_url, None, HttpVersion::H1, 256, 1)?;
+    let karapace = Pool::new(&peer_url, None, HttpVersion::H1, 256, 1)?;
     await_topic(&karapace, &tenant.topic).await?;
     let (user, password) = &tenant.users[0];
     let auths = Arc::new(vec![crate::client::basic(user, password)]);
-    for batch in [1usize, 100] {
-        let label = format!("{} x{batch}", size_label(100));
-        let plan = ctx.plan();
+    let broker = "tansu null://".to_owned();
+    for (batch, concurrency) in RUNS {
+        let label = format!("{} x{batch} c={concurrency}", size_label(100));
+        let plan = crate::engine::Plan {
+            concurrency,
+            ..ctx.plan()
+        };
         let peer = format!("peer karapace produce {label}");
         ctx.measure(
             Spec {
                 scenario: "peer".into(),
                 name: peer.clone(),
                 path: "Karapace 2.0.1 REST proxy HTTP/1.1".into(),
-                broker: target.broker.clone(),
+                broker: broker.clone(),
                 settings: format!(
                     "POST /topics/{{topic}} application/vnd.kafka.binary.v2+json, {batch} × 100 B (base64), no keys (Karapace then sends every record to one partition, each awaited in turn); c={concurrency}"
                 ),
@@ -130,7 +144,7 @@ pub async fn run(ctx: &mut Ctx, target: &Target, tenant: &Tenant) -> Result<()> 
                 batch,
                 100,
             ),
-            target.observe.without_pid(),
+            null.observe.without_pid(),
         )
         .await;
         let ours = format!("peer sluice produce {label}");
@@ -139,7 +153,7 @@ pub async fn run(ctx: &mut Ctx, target: &Target, tenant: &Tenant) -> Result<()> 
                 scenario: "peer".into(),
                 name: ours.clone(),
                 path: "sluice HTTP/1.1 (no TLS)".into(),
-                broker: target.broker.clone(),
+                broker: broker.clone(),
                 settings: format!(
                     "POST /topic JSON, {batch} × 100 B, to a plain-HTTP node of the same cluster; c={concurrency}"
                 ),
@@ -158,7 +172,7 @@ pub async fn run(ctx: &mut Ctx, target: &Target, tenant: &Tenant) -> Result<()> 
             ),
             crate::engine::Observe {
                 pid: ctx.args.plain_pid,
-                ..target.observe
+                ..null.observe
             },
         )
         .await;

@@ -359,12 +359,19 @@ static int rd_kafka_assignment_serve_removals(rd_kafka_t *rk) {
                     rk->rk_consumer.assignment.queried, rktpar->topic,
                     rktpar->partition);
 
-                if (rktp->rktp_started) {
-                        /* Partition was started, stop the fetcher. */
+                if (rktp->rktp_started && !rktp->rktp_stop_pending) {
+                        /* Partition was started, stop the fetcher.
+                         * sluice patch 2: only once per start. A partition
+                         * removed, added and removed again before the
+                         * first FETCH_STOP is answered is still started;
+                         * a second FETCH_STOP would get a second reply,
+                         * which finds it stopped and fails the assertion
+                         * in rd_kafka_assignment_partition_stopped(). */
                         rd_assert(rk->rk_consumer.assignment.started_cnt > 0);
 
                         rd_kafka_toppar_op_fetch_stop(
                             rktp, RD_KAFKA_REPLYQ(rk->rk_ops, 0));
+                        rktp->rktp_stop_pending = rd_true;
                         rk->rk_consumer.assignment.wait_stop_cnt++;
                 }
 
@@ -925,6 +932,7 @@ void rd_kafka_assignment_partition_stopped(rd_kafka_t *rk,
 
         rd_assert(rktp->rktp_started);
         rktp->rktp_started = rd_false;
+        rktp->rktp_stop_pending = rd_false;
 
         rd_assert(rk->rk_consumer.assignment.started_cnt > 0);
         rk->rk_consumer.assignment.started_cnt--;

@@ -396,6 +396,11 @@ struct rd_kafka_toppar_s {                           /* rd_kafka_toppar_t */
                                  *   This is used by cgrp to keep
                                  *   track of whether the toppar has
                                  *   been started or not. */
+        rd_bool_t rktp_stop_pending; /**< sluice patch 2: a FETCH_STOP
+                                      *   for this partition awaits its
+                                      *   reply: a second removal before
+                                      *   it must not send another.
+                                      *   (main thread) */
 
         rd_kafka_replyq_t rktp_replyq; /* Current replyq+version
                                         * for propagating
