@@ -184,6 +184,7 @@ pub fn evaluate(report: &Report, idle_rss_kib: Option<u64>) -> Vec<Goal> {
         },
     );
     goals.extend(stream_goals(report));
+    goals.push(idempotency_goal(report));
     goals.extend(performance_goals(report));
     for produce in [true, false] {
         let [alone, with, _] = crate::scenarios::isolation::names(produce);
@@ -469,4 +470,21 @@ fn performance_goals(report: &Report) -> Vec<Goal> {
         }
     });
     goals
+}
+
+/// Issue 16: keyed produces against unkeyed ones.
+fn idempotency_goal(report: &Report) -> Goal {
+    let goal = "Issue 16: produce 100 B × 100 with a unique Idempotency-Key per request ≥ 0.8 of the same without keys (messages/s)";
+    let (with_keys, without) = crate::scenarios::idempotency::sums(&report.measurements);
+    if without <= 0.0 || with_keys <= 0.0 {
+        return missing(goal);
+    }
+    let r = with_keys / without;
+    Goal {
+        goal: goal.to_owned(),
+        measured: format!(
+            "{r:.2} ({with_keys:.0} against {without:.0} msg/s, summed over the ABBA runs)"
+        ),
+        met: Some(r >= 0.8),
+    }
 }

@@ -48,20 +48,24 @@ async fn put_filter(
     serde_json::from_str(&text).unwrap()
 }
 
+/// `PUT` of `{"filter": filter}`, asserting a 200.
+async fn set_filter(
+    app: &TestApp,
+    credentials: (&str, &str),
+    topic: &str,
+    group: &str,
+    filter: &str,
+) -> Value {
+    put_filter(app, credentials, topic, group, &json!({ "filter": filter })).await
+}
+
 #[tokio::test]
 async fn a_group_with_a_filter_gets_only_what_matches_and_moves_past_the_rest() {
     let app = TestApp::spawn().await;
     let (tenant, topic, user, password) = app.tenant_with_topic(1).await;
     app.produce(&user, &password, &topic, ORDERS).await;
     let filter = r#"value.type == "order" && (header.region ^= "eu-" || value.paid == true)"#;
-    let shown = put_filter(
-        &app,
-        (&user, &password),
-        &topic,
-        "eu-orders",
-        &json!({ "filter": filter }),
-    )
-    .await;
+    let shown = set_filter(&app, (&user, &password), &topic, "eu-orders", filter).await;
     assert_eq!(shown["filter"], filter);
     assert_eq!(shown["dead_letters"], Value::Null);
 
@@ -108,14 +112,7 @@ async fn an_invalid_filter_is_a_400_naming_the_position_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let (_, topic, user, password) = app.tenant_with_topic(1).await;
     let kept = r#"key ^= "o-""#;
-    put_filter(
-        &app,
-        (&user, &password),
-        &topic,
-        "g",
-        &json!({ "filter": kept }),
-    )
-    .await;
+    set_filter(&app, (&user, &password), &topic, "g", kept).await;
 
     let cases = [
         (r#"key == "#, 7),
@@ -163,14 +160,7 @@ async fn a_field_left_out_keeps_its_value_and_null_clears_it() {
     let dlq = format!("{tenant}.orders.dlq");
     app.create_topic(&tenant, &dlq, 1).await;
     let filter = r#"key ^= "o-""#;
-    put_filter(
-        &app,
-        (&user, &password),
-        &topic,
-        "g",
-        &json!({ "filter": filter }),
-    )
-    .await;
+    set_filter(&app, (&user, &password), &topic, "g", filter).await;
 
     // Setting the dead-letter policy leaves the filter alone, and back.
     let policy = json!({ "max_deliveries": 3, "dead_letter_topic": dlq });
@@ -223,12 +213,12 @@ async fn a_match_far_behind_many_skipped_messages_comes_in_one_get() {
         .produce(&user, &password, &topic, &Value::from(batch).to_string())
         .await;
     assert!(response.status().is_success());
-    put_filter(
+    set_filter(
         &app,
         (&user, &password),
         &topic,
         "picky",
-        &json!({ "filter": r#"key == "wanted""# }),
+        r#"key == "wanted""#,
     )
     .await;
 
@@ -246,28 +236,14 @@ async fn a_filter_changed_on_one_node_applies_on_another_that_had_cached_it() {
     let first = TestApp::spawn().await;
     let second = TestApp::spawn_node(&first).await;
     let (_, topic, user, password) = first.tenant_with_topic(1).await;
-    put_filter(
-        &first,
-        (&user, &password),
-        &topic,
-        "g",
-        &json!({ "filter": r#"key == "r-1""# }),
-    )
-    .await;
+    set_filter(&first, (&user, &password), &topic, "g", r#"key == "r-1""#).await;
     first.produce(&user, &password, &topic, ORDERS).await;
     let seen = second
         .consume_ok(&user, &password, &topic, "group=g&limit=100")
         .await;
     assert_eq!(keys(&seen), ["r-1"]);
 
-    put_filter(
-        &first,
-        (&user, &password),
-        &topic,
-        "g",
-        &json!({ "filter": r#"key ^= "o-""# }),
-    )
-    .await;
+    set_filter(&first, (&user, &password), &topic, "g", r#"key ^= "o-""#).await;
     first.produce(&user, &password, &topic, ORDERS).await;
     // The notice reaches the second node within moments, not the cache's
     // minute.
@@ -290,12 +266,12 @@ async fn a_filtered_manual_mode_get_holds_only_what_it_delivered() {
     let app = TestApp::spawn().await;
     let (_, topic, user, password) = app.tenant_with_topic(1).await;
     app.produce(&user, &password, &topic, ORDERS).await;
-    put_filter(
+    set_filter(
         &app,
         (&user, &password),
         &topic,
         "g",
-        &json!({ "filter": r#"value.total == 10"# }),
+        r#"value.total == 10"#,
     )
     .await;
     let response = app

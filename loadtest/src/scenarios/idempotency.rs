@@ -37,6 +37,19 @@ pub const RUNS: [(&str, bool, Option<&str>); 4] = [
     ("produce 100B x100 no key (2)", false, None),
 ];
 
+/// Messages/s of the keyed runs and of the unkeyed ones, each summed over
+/// the ABBA runs so that drift within the run cancels out.
+pub fn sums(measurements: &[crate::report::Measurement]) -> (f64, f64) {
+    let total = |keyed: bool| -> f64 {
+        RUNS.iter()
+            .filter(|run| run.1 == keyed)
+            .filter_map(|run| measurements.iter().find(|m| m.name == run.0))
+            .map(|m| m.messages_per_s)
+            .sum()
+    };
+    (total(true), total(false))
+}
+
 /// Runs both, unkeyed first, and compares them.
 pub async fn run(ctx: &mut Ctx, target: &mut Target, tenant: &Tenant) -> Result<()> {
     let (user, password) = &tenant.users[0];
@@ -100,14 +113,7 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target, tenant: &Tenant) -> Result<
             ctx.compare(name, baseline, "messages/s");
         }
     }
-    let total = |keyed: bool| -> f64 {
-        RUNS.iter()
-            .filter(|run| run.1 == keyed)
-            .filter_map(|run| ctx.find(run.0))
-            .map(|m| m.messages_per_s)
-            .sum()
-    };
-    let (with_keys, without) = (total(true), total(false));
+    let (with_keys, without) = sums(&ctx.results);
     if without > 0.0 {
         ctx.notes.push(format!(
             "Idempotency keys (issue 16, goal ≥ 0.8×): 100 B × 100 with a unique Idempotency-Key per request at {:.2}× the same without keys ({with_keys:.0} against {without:.0} msg/s, summed over the ABBA runs)",

@@ -64,7 +64,7 @@ async fn settle(ctx: &mut Ctx, target: &Target, after: &str, idle_kib: u64) {
         settled_kib: last.rss_kib,
         under_twice_idle_after_s: under,
     };
-    ctx.progress.println(format!(
+    ctx.say(format!(
         "  memory after {after}: {:.1} MiB loaded, {:.1} MiB {} (idle {:.1} MiB)",
         check.loaded_kib as f64 / 1024.0,
         check.settled_kib as f64 / 1024.0,

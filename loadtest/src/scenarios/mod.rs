@@ -216,7 +216,12 @@ impl Ctx {
             m.latency_us.p99 as f64 / 1000.0,
             m.error_count()
         );
-        // A hidden bar (no terminal) swallows println: logs still get a line.
+        self.say(line);
+    }
+
+    /// Prints a line above the progress bar, or to stderr when the bar is
+    /// hidden (no terminal), which would swallow it.
+    pub fn say(&self, line: String) {
         if self.progress.is_hidden() {
             eprintln!("{line}");
         } else {
