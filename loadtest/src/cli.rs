@@ -61,6 +61,10 @@ pub struct Args {
     /// starts one).
     #[arg(long)]
     pub peer_url: Option<String>,
+    /// Base URL of a second Karapace, on the main (memory) broker, for the
+    /// consume comparison: the discarding broker has nothing to read.
+    #[arg(long)]
+    pub peer_read_url: Option<String>,
     /// Plain-HTTP URL of a sluice node of the same cluster (TLS off), the
     /// side of the peer comparison that pays the same transport.
     #[arg(long)]

@@ -123,6 +123,9 @@ pub async fn run(ctx: &mut Ctx, target: &mut Target) -> Result<()> {
             manual(ctx, target, &tenant.topic, &auth, prefill, base, &name).await;
         }
     }
+    if ctx.args.wants("peer") {
+        super::peer::consume(ctx, target, &tenant.topic, prefill, MSG_BYTES).await?;
+    }
     Ok(())
 }
 

@@ -82,6 +82,116 @@ fn record_failed(body: &[u8]) -> bool {
     })
 }
 
+/// Karapace's consume run, compared with sluice's `consume limit 100`.
+pub const CONSUME_RUN: &str = "peer karapace consume ~100";
+
+/// Karapace's v2 consumer drains `topic` (pre-filled on the memory
+/// broker by the consume scenario) with one instance of a fresh group:
+/// `GET …/records` with `max_bytes` sized for 100 values, so that each
+/// answer carries about 100 records (Karapace answers when `max_bytes` is
+/// reached or its `timeout` ends).
+pub async fn consume(
+    ctx: &mut Ctx,
+    target: &Target,
+    topic: &str,
+    prefill: usize,
+    msg_bytes: usize,
+) -> Result<()> {
+    let Some(url) = ctx.args.peer_read_url.clone() else {
+        return Ok(());
+    };
+    let karapace = Pool::new(&url, None, HttpVersion::H1, 1, 1)?;
+    await_topic(&karapace, topic).await?;
+    let client = karapace.client(0).clone();
+    let group = format!("lt-{}", std::process::id());
+    let v2 = "application/vnd.kafka.v2+json";
+    let created = client
+        .post(format!("{url}/consumers/{group}"))
+        .header("content-type", v2)
+        .body(r#"{"name":"i1","format":"binary","auto.offset.reset":"earliest"}"#)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        created.status().is_success(),
+        "Karapace refused a consumer: {}",
+        created.status()
+    );
+    let instance = format!("{url}/consumers/{group}/instances/i1");
+    let subscribed = client
+        .post(format!("{instance}/subscription"))
+        .header("content-type", v2)
+        .body(serde_json::json!({ "topics": [topic] }).to_string())
+        .send()
+        .await?;
+    anyhow::ensure!(
+        subscribed.status().is_success(),
+        "Karapace refused the subscription: {}",
+        subscribed.status()
+    );
+    let records = format!(
+        "{instance}/records?timeout=1000&max_bytes={}",
+        100 * msg_bytes
+    );
+    let op: Op = Arc::new(move |_, _| {
+        let request = client
+            .get(&records)
+            .header("accept", "application/vnd.kafka.binary.v2+json");
+        async move {
+            match request.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let body = resp.bytes().await.unwrap_or_default();
+                    if !status.is_success() {
+                        return Outcome::failed(Status::Http(status.as_u16()));
+                    }
+                    let n = serde_json::from_slice::<Vec<serde_json::Value>>(&body)
+                        .map_or(0, |r| r.len() as u64);
+                    Outcome::ok(n, n * msg_bytes as u64)
+                }
+                Err(e) => Outcome::failed(requests::transport(&e)),
+            }
+        }
+        .boxed()
+    });
+    let plan = crate::engine::Plan {
+        concurrency: 1,
+        warmup: std::time::Duration::ZERO,
+        duration: std::time::Duration::from_secs_f64((ctx.duration * 2.5).max(5.0)),
+        until_empty: Some(3),
+        ..ctx.plan()
+    };
+    ctx.measure(
+        Spec {
+            scenario: "peer".into(),
+            name: CONSUME_RUN.into(),
+            path: "Karapace 2.0.1 REST proxy HTTP/1.1".into(),
+            broker: target.broker.clone(),
+            settings: format!("v2 consumer, one instance of a fresh group draining {prefill} × {msg_bytes} B, GET …/records?max_bytes={} (about 100 records an answer); c=1", 100 * msg_bytes),
+            msg_bytes: Some(msg_bytes),
+            batch: None,
+            limit: Some(100),
+        },
+        plan,
+        op,
+        target.observe.without_pid(),
+    )
+    .await;
+    let _ = karapace.client(0).delete(&instance).send().await;
+    ctx.compare(CONSUME_RUN, "consume limit 100", "messages/s");
+    if let (Some(theirs), Some(ours)) = (ctx.find(CONSUME_RUN), ctx.find("consume limit 100")) {
+        if theirs.messages_per_s > 0.0 {
+            let note = format!(
+                "consume, sluice ÷ Karapace: {:.1}× ({:.0} msg/s at limit=100 over HTTPS against {:.0} msg/s over plain HTTP)",
+                ours.messages_per_s / theirs.messages_per_s,
+                ours.messages_per_s,
+                theirs.messages_per_s
+            );
+            ctx.notes.push(note);
+        }
+    }
+    Ok(())
+}
+
 /// Waits until Karapace knows the topic: it caches topic metadata for
 /// 5 s, so a topic created after it started is a 404 until then.
 async fn await_topic(karapace: &Pool, topic: &str) -> Result<()> {
