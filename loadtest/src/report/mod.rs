@@ -212,6 +212,22 @@ pub struct Goal {
     pub met: Option<bool>,
 }
 
+/// One load's memory, as the report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryCheck {
+    /// Which load came before.
+    pub after: String,
+    /// RSS before any load, KiB.
+    pub idle_kib: u64,
+    /// RSS when the load ended, KiB.
+    pub loaded_kib: u64,
+    /// RSS at the end of the idle wait, KiB.
+    pub settled_kib: u64,
+    /// Seconds of idleness until RSS was under 2× idle; `None` if it was
+    /// not within `scenarios::memory::SETTLE`.
+    pub under_twice_idle_after_s: Option<f64>,
+}
+
 /// Everything one run produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -232,7 +248,7 @@ pub struct Report {
     /// Facts worth knowing about this run (idle RSS, skipped parts…).
     pub notes: Vec<String>,
     /// RSS after load and after idling.
-    pub memory: Vec<crate::scenarios::memory::MemoryCheck>,
+    pub memory: Vec<MemoryCheck>,
 }
 
 impl Report {

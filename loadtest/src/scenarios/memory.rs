@@ -7,31 +7,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use super::{requests, Ctx, Target};
 use crate::procfs;
 use crate::provision::Tenant;
-use crate::report::Spec;
+use crate::report::{MemoryCheck, Spec};
 
 /// How long the node may take to give memory back.
 pub const SETTLE: Duration = Duration::from_secs(30);
-
-/// One load's memory, as the report shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct MemoryCheck {
-    /// Which load came before.
-    pub after: String,
-    /// RSS before any load, KiB.
-    pub idle_kib: u64,
-    /// RSS when the load ended, KiB.
-    pub loaded_kib: u64,
-    /// RSS at the end of the idle wait, KiB.
-    pub settled_kib: u64,
-    /// Seconds of idleness until RSS was under 2× idle; `None` if it was
-    /// not within [`SETTLE`].
-    pub under_twice_idle_after_s: Option<f64>,
-}
 
 /// Samples the node until it is under twice `idle_kib` or [`SETTLE`] ends.
 async fn settle(ctx: &mut Ctx, target: &Target, after: &str, idle_kib: u64) {

@@ -102,7 +102,7 @@ pub struct Ctx {
     /// Warm-up seconds per run.
     pub warmup: f64,
     /// The memory checks after load.
-    pub memory: Vec<memory::MemoryCheck>,
+    pub memory: Vec<crate::report::MemoryCheck>,
 }
 
 impl Ctx {
