@@ -8,7 +8,7 @@
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage as _, HttpResponse};
 use tracing_actix_web::RequestId;
@@ -35,8 +35,13 @@ pub async fn tag_responses(
             serde_json::Value::String(id.clone()),
         );
         let mut tagged = HttpResponse::build(res.status());
+        // The body is written again, plain: the encoding and length of the
+        // one it replaces (compressed, if it was 1 KiB or more and the
+        // client accepts gzip) must not describe it.
         for (name, value) in res.headers() {
-            tagged.insert_header((name.clone(), value.clone()));
+            if name != CONTENT_ENCODING && name != CONTENT_LENGTH {
+                tagged.insert_header((name.clone(), value.clone()));
+            }
         }
         res = tagged.json(fields);
     }

@@ -315,3 +315,44 @@ async fn an_accept_encoding_refusing_every_coding_gets_a_json_406() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_large_error_answer_to_a_client_accepting_gzip_is_json_it_can_decode() {
+    let app = TestApp::spawn().await;
+    let (_, _, user, password) = app.tenant_with_topic(1).await;
+    // serde names the unknown field in the error: an error body over 1 KiB.
+    let field = "x".repeat(1500);
+    let response = app
+        .data
+        .post(format!("{}/topics", app.public_url))
+        .basic_auth(&user, Some(&password))
+        .header("accept-encoding", "gzip")
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"{field}":1}}"#))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let encoding = response
+        .headers()
+        .get("content-encoding")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = response.bytes().await.unwrap();
+    let plain = match encoding.as_deref() {
+        Some("gzip") => {
+            let mut plain = Vec::new();
+            GzipDecoder::new(&bytes[..])
+                .read_to_end(&mut plain)
+                .await
+                .expect("a body marked gzip is gzip");
+            plain
+        }
+        None => bytes.to_vec(),
+        Some(other) => panic!("unexpected content-encoding {other}"),
+    };
+    let body: serde_json::Value = serde_json::from_slice(&plain).expect("a JSON error");
+    assert_eq!(body["code"], "malformed_json");
+    assert!(body["request_id"].is_string(), "{body}");
+    assert!(plain.len() > 1024, "the error body is over the threshold");
+}
