@@ -261,6 +261,9 @@ async fn a_filter_changed_on_one_node_applies_on_another_that_had_cached_it() {
     assert_eq!(keys(&got), ["o-1", "o-2", "o-3"], "the new filter applied");
 }
 
+/// A manual-mode GET of group `g` with a short visibility.
+const MANUAL_GET: &str = "group=g&limit=100&ack=manual&visibility=300";
+
 #[tokio::test]
 async fn a_filtered_manual_mode_get_holds_only_what_it_delivered() {
     let app = TestApp::spawn().await;
@@ -274,14 +277,7 @@ async fn a_filtered_manual_mode_get_holds_only_what_it_delivered() {
         r#"value.total == 10"#,
     )
     .await;
-    let response = app
-        .consume(
-            &user,
-            &password,
-            &topic,
-            "group=g&limit=100&ack=manual&visibility=300",
-        )
-        .await;
+    let response = app.consume(&user, &password, &topic, MANUAL_GET).await;
     assert_eq!(filtered(&response), Some(3));
     let receipt = response.headers()["Sluice-Receipt"]
         .to_str()
@@ -292,14 +288,7 @@ async fn a_filtered_manual_mode_get_holds_only_what_it_delivered() {
 
     // Not acked: delivered again, still filtered, counted as a second delivery.
     tokio::time::sleep(Duration::from_millis(450)).await;
-    let again = app
-        .consume(
-            &user,
-            &password,
-            &topic,
-            "group=g&limit=100&ack=manual&visibility=300",
-        )
-        .await;
+    let again = app.consume(&user, &password, &topic, MANUAL_GET).await;
     let again: Vec<Value> = again.json().await.unwrap();
     assert_eq!(keys(&again), ["o-1", "r-1"]);
     assert!(again.iter().all(|m| m["Deliveries"] == 2), "{again:?}");
