@@ -58,13 +58,14 @@ async fn three_hundred_readiness_calls_cost_almost_no_postgres_transactions() {
         "{statuses:?}"
     );
     // In the background a node commits a few transactions a second
-    // (readiness, the listener's heartbeat, the live-node count); the 300
-    // calls must add nothing to that.
-    let background = 10.0 + 8.0 * elapsed;
-    let spent = (after - before) as f64;
+    // (readiness, the listener's heartbeat, the live-node count), and more
+    // on a loaded CI machine where its timers bunch up; so the bound is not
+    // "nothing" but a third of the calls: a readiness that touched Postgres
+    // on even every third call fails it, and background noise never does.
+    let spent = after - before;
     eprintln!("{spent} transactions in {elapsed:.1} s");
     assert!(
-        spent <= background,
+        spent < 100,
         "{spent} transactions in {elapsed:.1} s for 300 readiness calls"
     );
 }
