@@ -21,7 +21,8 @@ use crate::connections::{self, Connections};
 use crate::consume::{self, ConsumeAdmission};
 use crate::error;
 use crate::kafka::{
-    KafkaError, KafkaGroups, Mirror, Producer, Readers, RecentMessages, TopicAdmin, Watermarks,
+    KafkaError, KafkaGroups, Metadata, Mirror, Producer, Readers, RecentMessages, TopicAdmin,
+    Watermarks,
 };
 use crate::notices::{self, Caches};
 use crate::produce::{self, Announcer};
@@ -61,6 +62,8 @@ pub enum StartupError {
     Kafka(#[from] KafkaError),
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
+    #[error("cannot start the argon2 threads: {0}")]
+    Threads(#[source] std::io::Error),
 }
 
 /// A node with its listeners bound but not yet serving.
@@ -107,14 +110,21 @@ impl Application {
         let token = AdminToken::new(settings.require_admin_token()?);
         let store = Store::connect_lazy(&settings.store_options())?;
         let producer = Arc::new(Producer::new(&settings.kafka, settings.produce.timeout)?);
-        let topics = Arc::new(TopicAdmin::new(&settings.kafka, producer.clone())?);
+        let metadata = Metadata::new(&settings.kafka)?;
+        let topics = Arc::new(TopicAdmin::new(
+            &settings.kafka,
+            producer.clone(),
+            metadata.clone(),
+        )?);
         let authenticator = Arc::new(Authenticator::new(
             store.clone(),
             settings.auth.cache_ttl,
             Verifier::new(
                 settings.auth.max_concurrent_verifications,
                 settings.auth.verification_queue,
-            ),
+                settings.auth.verification_nice,
+            )
+            .map_err(StartupError::Threads)?,
             // A quarter of the pool at most for logins not yet cached.
             (settings.database.max_connections as usize / 4).max(1),
             LoginThrottle::new(
@@ -138,7 +148,7 @@ impl Application {
         ));
         let recent = RecentMessages::new(settings.consume.read_cache_bytes, RECENT_IDLE);
         let watermarks = Arc::new(Watermarks::new(
-            producer.clone(),
+            metadata,
             settings.kafka.request_timeout,
             recent.clone(),
         ));

@@ -3,6 +3,7 @@
 //! cannot run over its tenant's rate limit either.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::Header as _;
@@ -67,7 +68,13 @@ impl FromRequest for Authenticated {
                 Err(AuthError::Rejected) => return Err(ApiError::Unauthenticated),
                 Err(AuthError::Unavailable(err)) => return Err(ApiError::Tenancy(err)),
                 Err(AuthError::Throttled(retry_after)) => {
-                    return Err(ApiError::login_throttled(retry_after))
+                    // Held before it is answered: a network that guesses in
+                    // a closed loop would otherwise get refusals as fast as
+                    // it can ask, thousands a second of CPU taken from
+                    // everyone; held, it gets one per request in flight per
+                    // THROTTLED_HOLD, at the cost of a timer each.
+                    tokio::time::sleep(retry_after.min(THROTTLED_HOLD)).await;
+                    return Err(ApiError::login_throttled(retry_after));
                 }
                 Err(AuthError::Overloaded(retry_after)) => {
                     return Err(ApiError::overloaded(retry_after))
@@ -78,6 +85,10 @@ impl FromRequest for Authenticated {
         })
     }
 }
+
+/// How long a login refused by the throttle is held before its 429 goes
+/// out (less if `Retry-After` is sooner).
+const THROTTLED_HOLD: Duration = Duration::from_secs(1);
 
 /// A verified user whose request its tenant's rate limit admitted. Every
 /// data-plane route that does work asks for this one, so none can forget

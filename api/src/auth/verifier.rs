@@ -7,6 +7,12 @@
 //! long as the flood lasts. Here a check that cannot start within the queue
 //! deadline fails fast with [`Overloaded`], and the caller answers 503 with
 //! `Retry-After`. Requests with a cached login never come here.
+//!
+//! The checks run on threads of their own at a lower priority
+//! (`auth.verification_nice`): a flood of logins that keeps every slot busy
+//! would otherwise take as many cores as there are slots from the threads
+//! answering every other request, and a cached client's latency would rise
+//! with the flood.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,9 +40,11 @@ pub struct Overloaded;
 
 /// Bounded argon2 verification.
 pub struct Verifier {
-    /// Owned permits move into the blocking task, so that a cancelled
+    /// Owned permits move into the argon2 job, so that a cancelled
     /// request cannot free its slot while its argon2 run goes on.
     permits: Arc<Semaphore>,
+    /// One thread per slot, at the configured nice value.
+    threads: rayon::ThreadPool,
     queue_deadline: Duration,
     max_waiting: usize,
     waiting: AtomicUsize,
@@ -67,21 +75,47 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// Lowers the calling thread's priority to `nice` (Linux keeps a nice
+/// value per thread). Failing to is logged, not fatal: the checks still
+/// run, at the same priority as everything else.
+fn lower_priority(nice: u8) {
+    if nice == 0 {
+        return;
+    }
+    // thread-priority maps 0..=99 onto the nice values 19..=-20.
+    let value = ((19 - i32::from(nice.min(19))) * 99 / 39) as u8;
+    let priority = thread_priority::ThreadPriorityValue::try_from(value)
+        .map(thread_priority::ThreadPriority::Crossplatform);
+    if let Err(err) = priority.map(thread_priority::set_current_thread_priority) {
+        tracing::warn!(?err, nice, "cannot lower the priority of an argon2 thread");
+    }
+}
+
 impl Verifier {
-    /// `slots` verifications at once; a check waits at most `queue_deadline`
-    /// for a slot.
-    pub fn new(slots: usize, queue_deadline: Duration) -> Self {
+    /// `slots` verifications at once, on threads at nice value `nice`; a
+    /// check waits at most `queue_deadline` for a slot.
+    pub fn new(slots: usize, queue_deadline: Duration, nice: u8) -> Result<Self, std::io::Error> {
         let slots = slots.max(1);
         let per_slot = (queue_deadline.as_millis() / TYPICAL_VERIFICATION.as_millis()).max(4);
-        Self {
+        let threads = rayon::ThreadPoolBuilder::new()
+            .num_threads(slots)
+            .thread_name(|i| format!("argon2-{i}"))
+            .start_handler(move |_| lower_priority(nice))
+            // A panic fails its check (the answer channel closes), never
+            // the process, which rayon's default handler would abort.
+            .panic_handler(|_| tracing::error!("a password check panicked"))
+            .build()
+            .map_err(std::io::Error::other)?;
+        Ok(Self {
             permits: Arc::new(Semaphore::new(slots)),
+            threads,
             queue_deadline,
             max_waiting: slots.saturating_mul(usize::try_from(per_slot).unwrap_or(usize::MAX)),
             waiting: AtomicUsize::new(0),
             scratch: Arc::new(Mutex::new(Vec::with_capacity(slots))),
             scratch_idle: SCRATCH_IDLE,
             verifications: AtomicU64::new(0),
-        }
+        })
     }
 
     /// How long a check may wait for a slot.
@@ -122,13 +156,13 @@ impl Verifier {
             .and_then(|mut pool| pool.pop())
             .map(|(scratch, _)| scratch)
             .unwrap_or_default();
-        let outcome = tokio::task::spawn_blocking(move || {
+        let (answer, outcome) = tokio::sync::oneshot::channel();
+        self.threads.spawn(move || {
             let verified = password.verify_in(hash.expose_secret(), &mut scratch);
             drop(permit);
-            (verified, scratch)
-        })
-        .await;
-        let Ok((verified, scratch)) = outcome else {
+            let _ = answer.send((verified, scratch));
+        });
+        let Ok((verified, scratch)) = outcome.await else {
             return Ok(false);
         };
         if let Ok(mut pool) = self.scratch.lock() {
@@ -136,6 +170,19 @@ impl Verifier {
         }
         self.free_idle_scratch_later();
         Ok(verified)
+    }
+
+    /// The nice value argon2 runs at, as the kernel reports it for one of
+    /// the threads.
+    #[cfg(test)]
+    fn thread_nice(&self) -> i32 {
+        self.threads.install(|| {
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+            // The fields after the command, which is in parentheses: the
+            // nice value is field 19, the 17th after them.
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            after.split(' ').nth(16).unwrap().parse().unwrap()
+        })
     }
 
     /// Frees, [`SCRATCH_IDLE`] from now, the buffers not used since. The
@@ -165,7 +212,7 @@ mod tests {
 
     #[tokio::test]
     async fn argon2_working_memory_is_reused_then_freed_once_logins_stop() {
-        let mut verifier = Verifier::new(2, Duration::from_secs(1));
+        let mut verifier = Verifier::new(2, Duration::from_secs(1), 0).unwrap();
         verifier.scratch_idle = Duration::from_millis(300);
         let password = Password::generate();
         let hash: SecretString = password.hash().unwrap().into();
@@ -177,8 +224,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn argon2_runs_on_threads_at_the_configured_nice_value() {
+        let verifier = Verifier::new(2, Duration::from_secs(1), 10).unwrap();
+        assert_eq!(verifier.thread_nice(), 10);
+        let verifier = Verifier::new(1, Duration::from_secs(1), 19).unwrap();
+        assert_eq!(verifier.thread_nice(), 19);
+        let password = Password::generate();
+        let hash: SecretString = password.hash().unwrap().into();
+        assert!(verifier.verify(&password, &hash).await.unwrap());
+    }
+
+    #[tokio::test]
     async fn a_check_that_cannot_start_in_time_is_refused_quickly() {
-        let verifier = Verifier::new(1, Duration::from_millis(50));
+        let verifier = Verifier::new(1, Duration::from_millis(50), 0).unwrap();
         let password = Password::generate();
         let hash: SecretString = password.hash().unwrap().into();
         // Hold the only slot.
@@ -191,7 +249,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_queue_is_bounded_in_length() {
-        let verifier = Verifier::new(1, Duration::from_millis(100));
+        let verifier = Verifier::new(1, Duration::from_millis(100), 0).unwrap();
         verifier
             .waiting
             .store(verifier.max_waiting, Ordering::Release);

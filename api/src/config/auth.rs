@@ -19,6 +19,11 @@ pub struct AuthSettings {
     pub cache_ttl: Duration,
     /// Most argon2 verifications running at once on a node.
     pub max_concurrent_verifications: usize,
+    /// The nice value (0..=19) of the node's argon2 threads. Above 0, a
+    /// verification gets the CPU only as far as the threads answering
+    /// requests leave it: a flood of logins then slows logins, not the
+    /// requests of clients already logged in.
+    pub verification_nice: u8,
     /// How long a password check may wait for an argon2 slot before the
     /// request gets 503 `overloaded`; nothing waits without limit.
     #[serde(
@@ -44,6 +49,9 @@ impl AuthSettings {
     pub fn validate(&self) -> Result<(), Invalid> {
         if self.cache_ttl.is_zero() {
             return Err(invalid("auth.cache_ttl", "must be at least 1s"));
+        }
+        if self.verification_nice > 19 {
+            return Err(invalid("auth.verification_nice", "must be 0..=19"));
         }
         if self.verification_queue.is_zero() {
             return Err(invalid("auth.verification_queue", "must be at least 1ms"));

@@ -103,6 +103,7 @@ fn defaults() -> serde_json::Value {
         },
         "auth": {
             "max_concurrent_verifications": 2,
+            "verification_nice": 10,
             "login_attempts_per_minute": 10,
             "address_attempts_per_minute": 120,
             "max_verifications_per_address": 8,

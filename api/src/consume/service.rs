@@ -255,11 +255,14 @@ impl Service {
             };
             let read = self
                 .read_leased(
+                    tenant,
                     topic,
                     partition,
-                    scan,
-                    max_bytes.saturating_sub(bytes),
-                    deadline,
+                    Budget {
+                        messages: scan,
+                        bytes: max_bytes.saturating_sub(bytes),
+                        deadline,
+                    },
                     params.ack,
                 )
                 .await;
@@ -402,26 +405,21 @@ impl Service {
     /// range being delivered again, so that `Deliveries` counts one range.
     async fn read_leased(
         &self,
+        tenant: &TenantName,
         topic: &TopicName,
         leased: &LeasedPartition,
-        max_messages: usize,
-        max_bytes: usize,
-        deadline: Instant,
+        mut budget: Budget,
         ack: AckMode,
     ) -> Result<ReadOutcome, crate::kafka::KafkaError> {
         let redelivery = ack != AckMode::Auto && leased.deliveries > 1;
-        let max_messages = if redelivery {
-            max_messages.min(
+        if redelivery {
+            budget.messages = budget.messages.min(
                 usize::try_from(leased.expected())
                     .unwrap_or(usize::MAX)
                     .max(1),
-            )
-        } else {
-            max_messages
-        };
-        let mut outcome = self
-            .read_partition(topic, leased, max_messages, max_bytes, deadline)
-            .await?;
+            );
+        }
+        let mut outcome = self.read_partition(tenant, topic, leased, budget).await?;
         if redelivery {
             if let Some(cut) = outcome
                 .messages
@@ -440,6 +438,14 @@ impl Service {
         }
         Ok(outcome)
     }
+}
+
+/// What one partition's read may take: messages, bytes and time.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    messages: usize,
+    bytes: usize,
+    deadline: Instant,
 }
 
 /// Where each read partition's cursor goes. In manual mode a partition
@@ -488,11 +494,10 @@ impl Service {
     /// rather than an out-of-range error.
     async fn read_partition(
         &self,
+        tenant: &TenantName,
         topic: &TopicName,
         leased: &LeasedPartition,
-        max_messages: usize,
-        max_bytes: usize,
-        deadline: Instant,
+        budget: Budget,
     ) -> Result<ReadOutcome, crate::kafka::KafkaError> {
         let mut known_high = leased.end_offset;
         if leased.next_offset > known_high {
@@ -515,12 +520,12 @@ impl Service {
             topic: topic.to_string(),
             partition: leased.partition,
             cursor: leased.next_offset,
-            max_messages,
-            max_bytes: max_bytes.max(1),
-            deadline,
+            max_messages: budget.messages,
+            max_bytes: budget.bytes.max(1),
+            deadline: budget.deadline,
             known_high,
         };
-        self.parts.readers.read(request).await
+        self.parts.readers.read(tenant.as_str(), request).await
     }
 }
 
@@ -630,6 +635,12 @@ impl Service {
                 .attempt(principal, &params.group, topic, &marks, params)
                 .await?;
             filtered.add(batch.filtered);
+            // What a filter skipped cost the node a read like any other:
+            // charged now, pass by pass, so that the byte quota bounds a
+            // scan as it goes rather than after the whole GET.
+            self.parts
+                .quotas
+                .charge_after(tenant, principal.quota, batch.filtered.bytes);
             if batch.dead_lettered > 0 && batch.messages.is_empty() && retries < 3 {
                 // The partition moved past its dead letters: look again.
                 retries += 1;
@@ -639,12 +650,15 @@ impl Service {
                 && batch.messages.is_empty()
                 && (filter_passes < MAX_FILTER_PASSES || Instant::now() < deadline)
                 && !self.parts.shutdown.is_draining()
+                && self.parts.quotas.pay_owed(tenant, principal.quota).is_ok()
             {
                 // Everything read was filtered out, and more may wait
                 // behind it that no watermark change would announce. The
-                // long poll goes on reading (each pass charged to the
-                // tenant's byte quota); a GET without one stops after
-                // MAX_FILTER_PASSES.
+                // long poll goes on reading while the tenant's byte quota
+                // pays for each pass; a GET without one stops after
+                // MAX_FILTER_PASSES. A scan the quota no longer pays for
+                // ends with what it has (nothing, and the count of what it
+                // skipped); the tenant's next request waits out the debt.
                 filter_passes += 1;
                 continue;
             }
@@ -698,17 +712,14 @@ impl Service {
             .await?)
     }
 
-    /// Charges the bytes read (known only now: the delivered ones and the
-    /// ones a filter skipped, which cost the node the same read) and counts
-    /// them.
+    /// Charges the bytes delivered (known only now; what a filter skipped
+    /// was charged pass by pass in [`Service::poll`]) and counts them.
     fn account(&self, principal: &Principal, batch: &Delivery) {
         let tenant = &principal.tenant;
         let bytes: usize = batch.messages.iter().map(ConsumedMessage::size).sum();
-        self.parts.quotas.charge_after(
-            tenant,
-            principal.quota,
-            bytes as u64 + batch.filtered.bytes,
-        );
+        self.parts
+            .quotas
+            .charge_after(tenant, principal.quota, bytes as u64);
         metrics::counter!("sluice_messages_consumed_total", "tenant" => tenant.to_string())
             .increment(batch.messages.len() as u64);
         metrics::counter!("sluice_bytes_consumed_total", "tenant" => tenant.to_string())

@@ -12,6 +12,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Semaphore;
+
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
@@ -268,8 +270,21 @@ fn out_of_range(err: &RdError) -> bool {
 }
 
 /// The pool, in front of which sits the cache of recently read messages.
+///
+/// Readers are shared by every tenant, so two rules keep one tenant's
+/// reads from holding up another's:
+/// - a tenant has at most half the readers (at least one) reading Kafka
+///   for it at once; its other reads wait their turn in its own queue, not
+///   on the readers;
+/// - a read whose reader is busy takes any idle reader instead (it assigns
+///   the partition there, a refetch) rather than waiting behind a slow
+///   read of another partition, e.g. of a topic being deleted, which
+///   holds its reader until its deadline.
 pub struct Readers {
     readers: Vec<Arc<Mutex<Reader>>>,
+    /// Kafka reads in progress per tenant; see the rules above.
+    tenants: moka::sync::Cache<String, Arc<Semaphore>>,
+    per_tenant: usize,
     recent: RecentMessages,
     fetch_timeout: Duration,
     /// For consumers built anew (see [`renew_if_stuck`]).
@@ -300,8 +315,14 @@ impl Readers {
                 })))
             })
             .collect::<Result<Vec<_>, KafkaError>>()?;
+        let per_tenant = (readers.len() / 2).max(1);
         Ok(Self {
             readers,
+            tenants: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
+            per_tenant,
             recent,
             fetch_timeout: Duration::from_secs(5),
             settings: Arc::new(settings.clone()),
@@ -312,13 +333,13 @@ impl Readers {
     /// consecutive partitions take consecutive readers, so the partitions
     /// of one topic never share a reader while there are enough of them
     /// (a shared reader would re-assign, and refetch, on every other GET).
-    fn reader_for(&self, topic: &str, partition: i32) -> Arc<Mutex<Reader>> {
+    fn reader_for(&self, topic: &str, partition: i32) -> usize {
         let mut hasher = DefaultHasher::new();
         topic.hash(&mut hasher);
         let count = self.readers.len() as u64;
         let start = hasher.finish() % count;
         let index = (start + u64::from(partition.unsigned_abs())) % count;
-        self.readers[usize::try_from(index).unwrap_or(0)].clone()
+        usize::try_from(index).unwrap_or(0)
     }
 
     /// Stops every reader that holds a partition of `topic` (waiting for a
@@ -374,7 +395,11 @@ impl Readers {
 
     /// Reads one partition at a cursor: from the cache of recent messages
     /// as far as it holds them, then from Kafka on the blocking pool.
-    pub async fn read(&self, mut req: ReadRequest) -> Result<ReadOutcome, KafkaError> {
+    pub async fn read(
+        &self,
+        tenant: &str,
+        mut req: ReadRequest,
+    ) -> Result<ReadOutcome, KafkaError> {
         let mut outcome = ReadOutcome {
             next_cursor: req.cursor,
             ..ReadOutcome::default()
@@ -399,7 +424,7 @@ impl Readers {
             }
         }
         let start = req.cursor;
-        let from_kafka = match self.read_kafka(req.clone()).await {
+        let from_kafka = match self.read_kafka(tenant, req.clone()).await {
             Ok(read) => read,
             Err(err) if outcome.messages.is_empty() => return Err(err),
             Err(err) => {
@@ -427,13 +452,28 @@ impl Readers {
         Ok(outcome)
     }
 
-    /// Reads one partition at a cursor from Kafka, on the blocking pool.
-    async fn read_kafka(&self, req: ReadRequest) -> Result<ReadOutcome, KafkaError> {
-        let reader = self.reader_for(&req.topic, req.partition);
+    /// Reads one partition at a cursor from Kafka, on the blocking pool, in
+    /// one of the tenant's turns. A read that gets no turn before its
+    /// deadline reads nothing and leaves the cursor where it is.
+    async fn read_kafka(&self, tenant: &str, req: ReadRequest) -> Result<ReadOutcome, KafkaError> {
+        let turns = self
+            .tenants
+            .get_with_by_ref(tenant, || Arc::new(Semaphore::new(self.per_tenant)));
+        let Ok(Ok(turn)) =
+            tokio::time::timeout_at(req.deadline.into(), turns.acquire_owned()).await
+        else {
+            return Ok(ReadOutcome {
+                next_cursor: req.cursor,
+                ..ReadOutcome::default()
+            });
+        };
+        let preferred = self.reader_for(&req.topic, req.partition);
+        let readers = self.readers.clone();
         let fetch_timeout = self.fetch_timeout;
         let settings = self.settings.clone();
         tokio::task::spawn_blocking(move || {
-            let mut reader = lock(&reader);
+            let _turn = turn;
+            let mut reader = lock_idle(&readers, preferred);
             let outcome = guarded(&mut reader, &req, |reader| reader.read(&req, fetch_timeout));
             renew_if_stuck(&mut reader, &req, &outcome, &settings);
             outcome
@@ -503,6 +543,21 @@ fn guarded(
             Err(KafkaError::ReadFailed(reason))
         }
     }
+}
+
+/// Locks the preferred reader if it is idle, else the first idle one after
+/// it, else waits for the preferred one: a read never queues behind another
+/// while a reader has nothing to do.
+fn lock_idle(readers: &[Arc<Mutex<Reader>>], preferred: usize) -> MutexGuard<'_, Reader> {
+    for offset in 0..readers.len() {
+        let reader = &readers[(preferred + offset) % readers.len()];
+        match reader.try_lock() {
+            Ok(guard) => return guard,
+            Err(std::sync::TryLockError::Poisoned(_)) => return lock(reader),
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
+    }
+    lock(&readers[preferred])
 }
 
 /// Locks a reader, recovering it if a panic ever poisoned its mutex

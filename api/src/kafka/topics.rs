@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::client_config::base_config;
 use super::error::KafkaError;
+use super::metadata::Metadata;
 use super::producer::Producer;
 use super::settings::KafkaSettings;
 use moka::future::Cache;
@@ -54,6 +55,9 @@ pub struct TopicAdmin {
     admin: AdminClient<DefaultClientContext>,
     /// For offset-by-time lookups; never joins a group.
     lookup: Arc<BaseConsumer>,
+    /// Partition counts and watermarks: never the producer's connection.
+    metadata: Metadata,
+    /// Readiness pings the producer's own connection.
     producer: Arc<Producer>,
     timeout: Duration,
     replication_factor: i32,
@@ -83,7 +87,11 @@ pub const ALLOWED_TOPIC_CONFIG: &[&str] = &[
 ];
 
 impl TopicAdmin {
-    pub fn new(settings: &KafkaSettings, producer: Arc<Producer>) -> Result<Self, KafkaError> {
+    pub fn new(
+        settings: &KafkaSettings,
+        producer: Arc<Producer>,
+        metadata: Metadata,
+    ) -> Result<Self, KafkaError> {
         let admin = base_config(settings)
             .create()
             .map_err(|e| KafkaError::Config(e.to_string()))?;
@@ -95,6 +103,7 @@ impl TopicAdmin {
         Ok(Self {
             admin,
             lookup: Arc::new(lookup),
+            metadata,
             producer,
             timeout: settings.request_timeout,
             replication_factor: settings.replication_factor,
@@ -201,11 +210,11 @@ impl TopicAdmin {
     }
 
     async fn fetch_partitions(&self, name: &str) -> Result<i32, KafkaError> {
-        let producer = self.producer.current();
+        let client = self.metadata.clone();
         let topic = name.to_owned();
         let timeout = self.timeout;
         tokio::task::spawn_blocking(move || {
-            let metadata = producer
+            let metadata = client
                 .client()
                 .fetch_metadata(Some(&topic), timeout)
                 .map_err(unavailable)?;
@@ -232,13 +241,13 @@ impl TopicAdmin {
     /// Partition count and watermarks of a topic, straight from Kafka.
     pub async fn describe(&self, name: &str) -> Result<TopicDescription, KafkaError> {
         let count = self.fetch_partitions(name).await?;
-        let producer = self.producer.current();
+        let client = self.metadata.clone();
         let topic = name.to_owned();
         let timeout = self.timeout;
         let partitions = tokio::task::spawn_blocking(move || {
             (0..count)
                 .map(|partition| {
-                    let (low, high) = producer
+                    let (low, high) = client
                         .client()
                         .fetch_watermarks(&topic, partition, timeout)
                         .map_err(unavailable)?;

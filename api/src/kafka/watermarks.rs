@@ -16,13 +16,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::producer::Producer as _;
 use tokio::sync::Notify;
 
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::error::KafkaError;
-use super::producer::Producer;
+use super::metadata::Metadata;
 use super::recent::RecentMessages;
 
 /// Topics not read for this long drop out of the cache and the poller.
@@ -143,7 +142,8 @@ impl TopicMarks {
 
 /// The node's watermark cache.
 pub struct Watermarks {
-    producer: Arc<Producer>,
+    /// Never the producer's connection: see [`Metadata`].
+    metadata: Metadata,
     topics: Mutex<HashMap<String, Arc<TopicMarks>>>,
     timeout: Duration,
     /// Forgotten per topic when its log is found to have gone backwards.
@@ -159,9 +159,9 @@ impl std::fmt::Debug for Watermarks {
 impl Watermarks {
     /// `recent` is the readers' cache of recently read messages, which
     /// must not outlive the log it was read from.
-    pub fn new(producer: Arc<Producer>, timeout: Duration, recent: RecentMessages) -> Self {
+    pub fn new(metadata: Metadata, timeout: Duration, recent: RecentMessages) -> Self {
         Self {
-            producer,
+            metadata,
             topics: Mutex::new(HashMap::new()),
             timeout,
             recent,
@@ -220,11 +220,11 @@ impl Watermarks {
         topic: &str,
         partition: i32,
     ) -> Result<(i64, i64), KafkaError> {
-        let producer = self.producer.current();
+        let client = self.metadata.clone();
         let name = topic.to_owned();
         let timeout = self.timeout;
         let (low, high) = tokio::task::spawn_blocking(move || {
-            producer
+            client
                 .client()
                 .fetch_watermarks(&name, partition, timeout)
                 .map_err(|e| watermark_error(&name, &e))
@@ -262,7 +262,7 @@ impl Watermarks {
         // the log went backwards. (A rise observed while the fetch is in
         // flight may legitimately be above the answer.)
         let before = marks.highs();
-        let producer = self.producer.current();
+        let client = self.metadata.clone();
         let name = topic.to_owned();
         let count = marks.partitions();
         let timeout = self.timeout;
@@ -270,7 +270,7 @@ impl Watermarks {
             (0..count)
                 .map(|p| {
                     let partition = i32::try_from(p).unwrap_or(i32::MAX);
-                    producer
+                    client
                         .client()
                         .fetch_watermarks(&name, partition, timeout)
                         .map_err(|e| watermark_error(&name, &e))

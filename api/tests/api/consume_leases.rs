@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use sqlx::postgres::PgListener;
 
 use crate::helpers::process::BinaryNode;
+use crate::helpers::victim::percentile;
 use crate::helpers::{data_client_from, sample, unique_tenant, TestApp};
 
 /// Produces `per_partition` numbered messages to each of `partitions`
@@ -50,11 +51,6 @@ fn offsets_of(messages: &[Value]) -> Vec<i64> {
         .iter()
         .map(|m| m["Offset"].as_i64().unwrap())
         .collect()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
 }
 
 /// Tenant A runs many concurrent wide GETs against a broker that answers

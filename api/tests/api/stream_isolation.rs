@@ -14,12 +14,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::streams::{connect_ws, stream_client, SseStream};
+use crate::helpers::victim::percentile;
 use crate::helpers::{unique_tenant, TestApp};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
 
 /// The victim produces one message at a time and times how long it takes
 /// to arrive on its SSE stream: (latencies, messages that never came).

@@ -9,6 +9,7 @@ pub mod proxy;
 pub mod route_tree;
 pub mod streams;
 pub mod tls;
+pub mod victim;
 
 use std::process::Output;
 use std::time::Duration;
