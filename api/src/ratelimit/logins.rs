@@ -16,7 +16,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,12 @@ type Bucket = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformatio
 struct Failures {
     bucket: Bucket,
     blocked_until: Mutex<Option<Instant>>,
+    /// A check of this key is in progress. Once a key has failed, its
+    /// checks go one at a time: otherwise every check admitted before the
+    /// failures that block it land would be a free guess, and a network
+    /// with `max_pending` requests in flight would guess that many times
+    /// faster than the budget says.
+    checking: AtomicBool,
 }
 
 impl Failures {
@@ -61,6 +67,7 @@ impl Failures {
         Self {
             bucket: RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>(),
             blocked_until: Mutex::new(None),
+            checking: AtomicBool::new(false),
         }
     }
 
@@ -103,14 +110,25 @@ impl std::fmt::Debug for LoginThrottle {
 
 /// A verification admitted for a network; dropping it frees the network's
 /// slot.
-#[derive(Debug)]
 pub struct LoginPermit {
     pending: Arc<AtomicUsize>,
+    /// The (username, network) key whose one check this is, if it failed
+    /// before.
+    pair: Option<Arc<Failures>>,
+}
+
+impl std::fmt::Debug for LoginPermit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginPermit").finish_non_exhaustive()
+    }
 }
 
 impl Drop for LoginPermit {
     fn drop(&mut self) {
         self.pending.fetch_sub(1, Ordering::AcqRel);
+        if let Some(pair) = &self.pair {
+            pair.checking.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -160,25 +178,29 @@ impl LoginThrottle {
     pub fn admit(&self, username: &str, address: Option<IpAddr>) -> Result<LoginPermit, Duration> {
         let network = address.map_or(UNKNOWN_NETWORK, client_network);
         let now = Instant::now();
-        let blocked = [
-            self.networks.get(&network),
-            self.pairs.get(&Self::pair_key(username, network)),
-        ]
-        .into_iter()
-        .flatten()
-        .filter_map(|failures| failures.blocked_for(now))
-        .max();
+        let pair = self.pairs.get(&Self::pair_key(username, network));
+        let blocked = [self.networks.get(&network), pair.clone()]
+            .into_iter()
+            .flatten()
+            .filter_map(|failures| failures.blocked_for(now))
+            .max();
         if let Some(wait) = blocked {
             return Err(wait);
+        }
+        if let Some(pair) = &pair {
+            if pair.checking.swap(true, Ordering::AcqRel) {
+                return Err(PENDING_RETRY);
+            }
         }
         let pending = self
             .pending
             .get_with(network, || Arc::new(AtomicUsize::new(0)));
-        if pending.fetch_add(1, Ordering::AcqRel) >= self.max_pending {
-            pending.fetch_sub(1, Ordering::AcqRel);
+        let permit = LoginPermit { pending, pair };
+        if permit.pending.fetch_add(1, Ordering::AcqRel) >= self.max_pending {
+            // Dropping the permit gives back both.
             return Err(PENDING_RETRY);
         }
-        Ok(LoginPermit { pending })
+        Ok(permit)
     }
 
     /// Records a failed verification for this username from this address.
@@ -307,6 +329,28 @@ mod tests {
         );
         drop(first);
         assert!(throttle.admit("a.three", v4(1)).is_ok());
+    }
+
+    #[test]
+    fn once_a_username_failed_from_a_network_its_checks_there_go_one_at_a_time() {
+        let throttle = LoginThrottle::new(10, 1000, 8);
+        // Before any failure, checks run side by side (a client's burst).
+        let first = throttle.admit("acme.app", v4(1)).unwrap();
+        let second = throttle.admit("acme.app", v4(1)).unwrap();
+        drop((first, second));
+        throttle.fail("acme.app", v4(1));
+        let checking = throttle.admit("acme.app", v4(1)).unwrap();
+        assert!(
+            throttle.admit("acme.app", v4(1)).is_err(),
+            "a second guess in flight"
+        );
+        assert!(
+            throttle.admit("acme.app", v4(2)).is_ok(),
+            "another network is not affected"
+        );
+        assert!(throttle.admit("acme.other", v4(1)).is_ok());
+        drop(checking);
+        assert!(throttle.admit("acme.app", v4(1)).is_ok());
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::victim::produce_and_read;
+use crate::helpers::victim::{baseline, gather, produce_and_read};
 use crate::helpers::{data_client_from, unique_tenant, TestApp};
 
 /// Groups of the attacker, each with the never-matching filter.
@@ -75,15 +75,7 @@ async fn a_never_matching_filter_rescanning_a_big_topic_takes_nothing_from_anoth
         assert_eq!(response.status(), StatusCode::OK);
     }
 
-    produce_and_read(
-        &app,
-        (&b_user, &b_password),
-        &quiet,
-        Duration::from_millis(500),
-    )
-    .await;
-    let mut baseline =
-        produce_and_read(&app, (&b_user, &b_password), &quiet, Duration::from_secs(4)).await;
+    let mut baseline = baseline(&app, (&b_user, &b_password), &quiet).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let attack_began = Instant::now();
@@ -138,12 +130,7 @@ async fn a_never_matching_filter_rescanning_a_big_topic_takes_nothing_from_anoth
         produce_and_read(&app, (&b_user, &b_password), &quiet, Duration::from_secs(8)).await;
     stop.store(true, Ordering::SeqCst);
     let attack_lasted = attack_began.elapsed().as_secs_f64();
-    let (mut scanned, mut other) = (0, Vec::new());
-    for attacker in attackers {
-        let (s, o) = attacker.await.unwrap();
-        scanned += s;
-        other.extend(o);
-    }
+    let (scanned, other) = gather(attackers).await;
 
     println!(
         "tenant A: {scanned} messages scanned and filtered out, {} answers other than 200 (first: {:?})",
@@ -161,11 +148,6 @@ async fn a_never_matching_filter_rescanning_a_big_topic_takes_nothing_from_anoth
     assert!(
         (scanned as f64) <= 2.0 * (paid + one_pass),
         "A scanned {scanned} messages in {attack_lasted:.1} s; its byte quota pays for about {paid:.0}"
-    );
-    assert!(
-        baseline.failures.is_empty(),
-        "tenant B failed alone: {:?}",
-        baseline.failures
     );
     attacked.assert_served(&mut baseline, Duration::from_millis(500));
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::victim::Observed;
+use crate::helpers::victim::{gather, Observed};
 use crate::helpers::{assert_error, data_client_from, unique_tenant, TestApp};
 
 /// `POST /topic/{topic}/{verb}` (ack, nack or extend) with `body`.
@@ -251,12 +251,7 @@ async fn a_tenant_flooding_manual_gets_nacks_and_extends_never_takes_the_databas
     let (mut attacked, acked) =
         victim_workload(&app, (&b_user, &b_password), &quiet, Duration::from_secs(8)).await;
     stop.store(true, Ordering::SeqCst);
-    let (mut settled, mut refused) = (0, Vec::new());
-    for attacker in attackers {
-        let (s, other) = attacker.await.unwrap();
-        settled += s;
-        refused.extend(other);
-    }
+    let (settled, refused) = gather(attackers).await;
 
     println!(
         "tenant A: {settled} nacks and extends answered 204, {} other answers (first: {:?})",

@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::victim::produce_and_read;
+use crate::helpers::victim::{baseline, produce_and_read};
 use crate::helpers::{data_client_from, TestApp};
 
 /// The operator deletes tenant A's 4-partition topic and creates it again,
@@ -25,15 +25,7 @@ async fn an_operator_recreating_a_neighbours_topic_in_use_takes_nothing_from_ano
     let (attacker, churned, a_user, a_password) = app.tenant_with_topic(4).await;
     let (_, quiet, b_user, b_password) = app.tenant_with_topic(1).await;
 
-    produce_and_read(
-        &app,
-        (&b_user, &b_password),
-        &quiet,
-        Duration::from_millis(500),
-    )
-    .await;
-    let mut baseline =
-        produce_and_read(&app, (&b_user, &b_password), &quiet, Duration::from_secs(4)).await;
+    let mut baseline = baseline(&app, (&b_user, &b_password), &quiet).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let operator = {
@@ -102,10 +94,5 @@ async fn an_operator_recreating_a_neighbours_topic_in_use_takes_nothing_from_ano
 
     println!("operator: {cycles} delete-and-create cycles; tenant A: {answered} answers");
     assert!(cycles >= 2, "the operator hardly ran: {cycles} cycles");
-    assert!(
-        baseline.failures.is_empty(),
-        "tenant B failed alone: {:?}",
-        baseline.failures
-    );
     attacked.assert_served(&mut baseline, Duration::from_secs(1));
 }

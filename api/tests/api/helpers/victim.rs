@@ -108,3 +108,28 @@ pub async fn produce_and_read(
     }
     seen
 }
+
+/// The victim's baseline: its workload warmed up for half a second, then
+/// 4 s of it alone, which must not fail.
+pub async fn baseline(app: &TestApp, credentials: (&str, &str), topic: &str) -> Observed {
+    produce_and_read(app, credentials, topic, Duration::from_millis(500)).await;
+    let alone = produce_and_read(app, credentials, topic, Duration::from_secs(4)).await;
+    assert!(
+        alone.failures.is_empty(),
+        "the victim failed alone: {:?}",
+        alone.failures
+    );
+    alone
+}
+
+/// Waits for the attacker loops and adds up what they report: a count of
+/// what they did, and the answers they did not expect.
+pub async fn gather<T>(attackers: Vec<tokio::task::JoinHandle<(u64, Vec<T>)>>) -> (u64, Vec<T>) {
+    let (mut done, mut other) = (0, Vec::new());
+    for attacker in attackers {
+        let (count, unexpected) = attacker.await.expect("an attacker loop ended");
+        done += count;
+        other.extend(unexpected);
+    }
+    (done, other)
+}
