@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use futures::channel::oneshot;
@@ -118,62 +118,102 @@ impl Producer {
     /// Sends a batch and waits for every delivery. Outcomes are in request
     /// order. Never returns early: a message enqueued is always awaited, so
     /// the answer covers everything that might have been written.
+    ///
+    /// The producer is shared by every tenant, and the broker may fence it
+    /// because of one tenant's topic (tansu fences the producer id when a
+    /// topic is deleted and created again). A batch that the replaced
+    /// producer wrote none of, refused at once, is sent once more on the new
+    /// one: nothing of it was written, so nothing can be doubled or
+    /// reordered, and another tenant's batch does not fail for it.
     pub async fn send_batch(
         &self,
         topic: &str,
         messages: &[OutgoingMessage],
     ) -> Vec<Result<Delivered, DeliveryFailure>> {
+        let started = Instant::now();
         let producer = self.current();
-        let mut pending = Vec::with_capacity(messages.len());
-        for message in messages {
-            let (tx, rx) = oneshot::channel();
-            let mut record = BaseRecord::<[u8], [u8], _>::with_opaque_to(topic, Box::new(tx));
-            if let Some(key) = &message.key {
-                record = record.key(key.as_slice());
-            }
-            if let Some(value) = &message.value {
-                record = record.payload(value.as_slice());
-            }
-            if let Some(partition) = message.partition {
-                record = record.partition(partition);
-            }
-            if let Some(timestamp) = message.timestamp {
-                record = record.timestamp(timestamp);
-            }
-            if !message.headers.is_empty() {
-                let headers = message
-                    .headers
-                    .iter()
-                    .fold(OwnedHeaders::new(), |h, (k, v)| {
-                        h.insert(Header {
-                            key: k.as_str(),
-                            value: Some(v.as_slice()),
-                        })
-                    });
-                record = record.headers(headers);
-            }
-            // Refused before it was queued (too large, queue full, fatal
-            // state): there is no message status, the code says it all.
-            pending.push(
-                producer
-                    .send(record)
-                    .map(|()| rx)
-                    .map_err(|(err, _)| classify(code_of(&err), None, &err.to_string())),
-            );
-        }
-        let futures = pending.into_iter().map(|enqueued| async move {
-            match enqueued?.await {
-                Ok(outcome) => outcome,
-                Err(oneshot::Canceled) => Err(DeliveryFailure::Unknown(
-                    "the producer was shut down before Kafka answered".into(),
-                )),
-            }
-        });
-        let outcomes = join_all(futures).await;
+        let outcomes = deliver(&producer, topic, messages).await;
         self.rebuild_if_broken(&producer);
+        let fresh = self.current();
+        let none_written = outcomes
+            .iter()
+            .all(|o| matches!(o, Err(DeliveryFailure::NotPersisted(_))));
+        if Arc::ptr_eq(&producer, &fresh) || !none_written || started.elapsed() > RESEND_WITHIN {
+            return outcomes;
+        }
+        tracing::info!(
+            topic,
+            messages = messages.len(),
+            "the producer was replaced; sending again a batch it wrote none of"
+        );
+        let outcomes = deliver(&fresh, topic, messages).await;
+        self.rebuild_if_broken(&fresh);
         outcomes
     }
+}
 
+/// How soon a batch must have failed on a replaced producer to be sent
+/// again: within the slack between librdkafka's message timeout and the
+/// request's deadline (1 s), so the second try's deliveries still resolve
+/// before the deadline.
+const RESEND_WITHIN: Duration = Duration::from_millis(500);
+
+/// Enqueues a batch on `producer` and waits for every delivery, in request
+/// order.
+async fn deliver(
+    producer: &Inner,
+    topic: &str,
+    messages: &[OutgoingMessage],
+) -> Vec<Result<Delivered, DeliveryFailure>> {
+    let mut pending = Vec::with_capacity(messages.len());
+    for message in messages {
+        let (tx, rx) = oneshot::channel();
+        let mut record = BaseRecord::<[u8], [u8], _>::with_opaque_to(topic, Box::new(tx));
+        if let Some(key) = &message.key {
+            record = record.key(key.as_slice());
+        }
+        if let Some(value) = &message.value {
+            record = record.payload(value.as_slice());
+        }
+        if let Some(partition) = message.partition {
+            record = record.partition(partition);
+        }
+        if let Some(timestamp) = message.timestamp {
+            record = record.timestamp(timestamp);
+        }
+        if !message.headers.is_empty() {
+            let headers = message
+                .headers
+                .iter()
+                .fold(OwnedHeaders::new(), |h, (k, v)| {
+                    h.insert(Header {
+                        key: k.as_str(),
+                        value: Some(v.as_slice()),
+                    })
+                });
+            record = record.headers(headers);
+        }
+        // Refused before it was queued (too large, queue full, fatal
+        // state): there is no message status, the code says it all.
+        pending.push(
+            producer
+                .send(record)
+                .map(|()| rx)
+                .map_err(|(err, _)| classify(code_of(&err), None, &err.to_string())),
+        );
+    }
+    let futures = pending.into_iter().map(|enqueued| async move {
+        match enqueued?.await {
+            Ok(outcome) => outcome,
+            Err(oneshot::Canceled) => Err(DeliveryFailure::Unknown(
+                "the producer was shut down before Kafka answered".into(),
+            )),
+        }
+    });
+    join_all(futures).await
+}
+
+impl Producer {
     /// Messages queued or in flight to Kafka.
     pub fn in_flight(&self) -> i32 {
         self.current().in_flight_count()

@@ -228,3 +228,36 @@ async fn a_message_appended_without_enough_replicas_is_a_504_delivery_unknown() 
         .await;
     assert_eq!(after.status(), StatusCode::OK);
 }
+
+/// The broker fences the node's producer (tansu does when any tenant's
+/// topic is deleted and created again): the batch it refused, of which
+/// nothing was written, is sent again on a new producer, and the client
+/// sees one success with the message stored once.
+#[tokio::test]
+async fn a_batch_refused_by_a_fenced_producer_is_sent_again_on_a_new_one() {
+    let (app, mock, topic, user, password) = on_a_mock_cluster(|f| f).await;
+    assert_eq!(
+        app.produce(&user, &password, &topic, r#"[{"Value":"warm"}]"#)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED],
+    );
+
+    let response = app
+        .produce(&user, &password, &topic, r#"[{"Value":"fenced"}]"#)
+        .await;
+
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let read = app
+        .consume_ok(&user, &password, &topic, "group=g&limit=10")
+        .await;
+    let values: Vec<&str> = read.iter().map(|m| m["Value"].as_str().unwrap()).collect();
+    assert!(values.ends_with(&["warm", "fenced"]), "{values:?}");
+    assert_eq!(values.iter().filter(|v| **v == "fenced").count(), 1);
+}
