@@ -638,9 +638,11 @@ impl Service {
             // What a filter skipped cost the node a read like any other:
             // charged now, pass by pass, so that the byte quota bounds a
             // scan as it goes rather than after the whole GET.
-            self.parts
-                .quotas
-                .charge_after(tenant, principal.quota, batch.filtered.bytes);
+            if batch.filtered.bytes > 0 {
+                self.parts
+                    .quotas
+                    .charge_after(tenant, principal.quota, batch.filtered.bytes);
+            }
             if batch.dead_lettered > 0 && batch.messages.is_empty() && retries < 3 {
                 // The partition moved past its dead letters: look again.
                 retries += 1;

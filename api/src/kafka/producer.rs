@@ -150,6 +150,44 @@ impl Producer {
         self.rebuild_if_broken(&fresh);
         outcomes
     }
+
+    /// Messages queued or in flight to Kafka.
+    pub fn in_flight(&self) -> i32 {
+        self.current().in_flight_count()
+    }
+
+    /// Waits for queued messages, for shutdown.
+    pub fn flush(&self, timeout: Duration) {
+        if let Err(err) = self.current().flush(timeout) {
+            tracing::warn!(%err, "producer flush did not complete");
+        }
+    }
+
+    /// The producer in use now (it is replaced after a fatal error or a
+    /// fence); the readiness ping uses its connection too.
+    pub(super) fn current(&self) -> Arc<Inner> {
+        self.inner.load_full()
+    }
+
+    /// Replaces the producer after a fatal error, or once the broker has
+    /// fenced its producer id: tansu fences an idempotent producer's id on
+    /// a topic deleted and created again under the same name, and refuses
+    /// every later batch to it without librdkafka seeing a fatal error. A
+    /// new producer gets a new id.
+    fn rebuild_if_broken(&self, used: &Arc<Inner>) {
+        let fatal = used.client().fatal_error().is_some();
+        let fenced = used.context().fenced.load(Ordering::Relaxed);
+        if !(fatal || fenced) || !Arc::ptr_eq(used, &self.inner.load()) {
+            return;
+        }
+        match build(&self.settings, self.message_timeout) {
+            Ok(fresh) => {
+                self.inner.store(Arc::new(fresh));
+                tracing::warn!(fatal, fenced, "producer rebuilt");
+            }
+            Err(err) => tracing::error!(%err, "cannot rebuild the producer"),
+        }
+    }
 }
 
 /// How soon a batch must have failed on a replaced producer to be sent
@@ -211,45 +249,6 @@ async fn deliver(
         }
     });
     join_all(futures).await
-}
-
-impl Producer {
-    /// Messages queued or in flight to Kafka.
-    pub fn in_flight(&self) -> i32 {
-        self.current().in_flight_count()
-    }
-
-    /// Waits for queued messages, for shutdown.
-    pub fn flush(&self, timeout: Duration) {
-        if let Err(err) = self.current().flush(timeout) {
-            tracing::warn!(%err, "producer flush did not complete");
-        }
-    }
-
-    /// The client, for metadata queries that share its connections.
-    pub(super) fn current(&self) -> Arc<Inner> {
-        self.inner.load_full()
-    }
-
-    /// Replaces the producer after a fatal error, or once the broker has
-    /// fenced its producer id: tansu fences an idempotent producer's id on
-    /// a topic deleted and created again under the same name, and refuses
-    /// every later batch to it without librdkafka seeing a fatal error. A
-    /// new producer gets a new id.
-    fn rebuild_if_broken(&self, used: &Arc<Inner>) {
-        let fatal = used.client().fatal_error().is_some();
-        let fenced = used.context().fenced.load(Ordering::Relaxed);
-        if !(fatal || fenced) || !Arc::ptr_eq(used, &self.inner.load()) {
-            return;
-        }
-        match build(&self.settings, self.message_timeout) {
-            Ok(fresh) => {
-                self.inner.store(Arc::new(fresh));
-                tracing::warn!(fatal, fenced, "producer rebuilt");
-            }
-            Err(err) => tracing::error!(%err, "cannot rebuild the producer"),
-        }
-    }
 }
 
 fn build(settings: &KafkaSettings, message_timeout: Duration) -> Result<Inner, KafkaError> {
